@@ -1,0 +1,50 @@
+# Two commands on a fresh machine: `make serve` and `make test`.
+# Each creates what it needs: the virtual environment and the default model.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+MODELS ?= models
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: help venv train serve test bench soak audit clean
+
+help:
+	@echo "make serve   serve the default model on http://$(HOST):$(PORT) (trains it first if missing)"
+	@echo "make test    run the test suite"
+	@echo "make train   retrain the default model from seeds/ into $(MODELS)/"
+	@echo "make bench   run the benchmarks (slow; appends to BENCHMARKS.md)"
+	@echo "make soak    run the long reliability scenarios (appends to RELIABILITY.md)"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+$(MODELS)/current: | $(STAMP)
+	$(BIN)/python -m training.train --data seeds --out $(MODELS)
+
+train: $(STAMP)
+	$(BIN)/python -m training.train --data seeds --out $(MODELS)
+
+serve: $(STAMP) $(MODELS)/current
+	TOPICS_MODEL_DIR=$(MODELS) TOPICS_BIND=$(HOST):$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.quality
+	$(BIN)/python -m bench.speed
+	$(BIN)/python -m bench.http
+
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak
+
+clean:
+	rm -rf $(VENV) .pytest_cache

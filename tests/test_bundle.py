@@ -1,0 +1,156 @@
+"""Bundles: verification before unpickling, atomic publishing, retention, rollback, signing."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from tests.conftest import train_into
+from training import bundle
+from training.bundle import BundleError
+from training.model import TopicModel
+
+
+def _current(models_dir):
+    return (models_dir / "current").resolve()
+
+
+def _never_unpickle(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("joblib.load was called on an unverified bundle")
+
+    monkeypatch.setattr("training.model.joblib.load", refuse)
+
+
+def test_tampered_model_is_refused_before_unpickling(models_dir, monkeypatch):
+    model_file = _current(models_dir) / "model.joblib"
+    data = bytearray(model_file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model_file.write_bytes(bytes(data))
+    _never_unpickle(monkeypatch)
+    with pytest.raises(BundleError, match="sha256 does not match"):
+        TopicModel.load(models_dir / "current")
+
+
+def test_truncated_model_is_refused(models_dir, monkeypatch):
+    model_file = _current(models_dir) / "model.joblib"
+    model_file.write_bytes(model_file.read_bytes()[:100])
+    _never_unpickle(monkeypatch)
+    with pytest.raises(BundleError, match="truncated or replaced"):
+        TopicModel.load(models_dir / "current")
+
+
+def test_tampered_report_is_refused_too(models_dir):
+    (_current(models_dir) / "report.md").write_text("edited")
+    with pytest.raises(BundleError, match="report.md"):
+        TopicModel.load(models_dir / "current")
+
+
+@pytest.mark.parametrize("damage", ["missing", "garbage", "no-files", "other-format", "path-escape"])
+def test_damaged_manifest_is_refused(models_dir, monkeypatch, damage):
+    manifest_file = _current(models_dir) / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    if damage == "missing":
+        manifest_file.unlink()
+    elif damage == "garbage":
+        manifest_file.write_text("{not json")
+    elif damage == "no-files":
+        del manifest["files"]
+        manifest_file.write_text(json.dumps(manifest))
+    elif damage == "other-format":
+        manifest["format_version"] = 99
+        manifest_file.write_text(json.dumps(manifest))
+    else:
+        manifest["files"]["../model.joblib"] = manifest["files"]["model.joblib"]
+        manifest_file.write_text(json.dumps(manifest))
+    _never_unpickle(monkeypatch)
+    with pytest.raises(BundleError):
+        TopicModel.load(models_dir / "current")
+
+
+def test_other_scikit_learn_minor_version_is_refused(models_dir, monkeypatch):
+    _never_unpickle(monkeypatch)
+    monkeypatch.setattr("training.model.library_versions",
+                        lambda: {"scikit-learn": "0.99.1", "python": "3.11", "numpy": "", "scipy": "", "joblib": ""})
+    made_with = json.loads((_current(models_dir) / "manifest.json").read_text())["versions"]["scikit-learn"]
+    with pytest.raises(BundleError) as info:
+        TopicModel.load(models_dir / "current")
+    assert f"scikit-learn {made_with}" in str(info.value) and "scikit-learn 0.99.1" in str(info.value)
+
+
+def test_failure_during_publish_leaves_current_untouched(models_dir, toy_corpus, monkeypatch):
+    before = bundle.current_version(models_dir)
+
+    def crash(*args, **kwargs):
+        raise OSError("disk vanished while repointing current")
+
+    monkeypatch.setattr("training.bundle.point_current", crash)
+    with pytest.raises(OSError):
+        train_into(models_dir, [toy_corpus])
+    assert bundle.current_version(models_dir) == before
+    TopicModel.load(models_dir / "current")
+
+
+def test_interrupt_while_writing_leaves_no_staging(models_dir, toy_corpus, monkeypatch):
+    before = bundle.current_version(models_dir)
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("training.train.plot_report", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train_into(models_dir, [toy_corpus])
+    assert bundle.current_version(models_dir) == before
+    assert not list(models_dir.glob(".staging-*"))
+
+
+def test_retention_keeps_current_and_previous(tmp_path, toy_corpus):
+    out = tmp_path / "m"
+    versions = [train_into(out, [toy_corpus], keep=2).name for _ in range(4)]
+    assert bundle.list_versions(out) == sorted(versions)[-2:]
+    assert bundle.current_version(out) == versions[-1]
+    assert bundle.previous_version(out) == versions[-2]
+
+
+def test_point_current_rolls_back(tmp_path, toy_corpus):
+    out = tmp_path / "m"
+    first = train_into(out, [toy_corpus]).name
+    second = train_into(out, [toy_corpus]).name
+    assert bundle.previous_version(out) == first
+    bundle.point_current(out, first)
+    assert TopicModel.load(out / "current").version == first
+    assert bundle.previous_version(out) is None
+    with pytest.raises(BundleError):
+        bundle.point_current(out, "no-such-version")
+    assert bundle.current_version(out) == first != second
+
+
+def test_signed_bundles(tmp_path, toy_corpus):
+    key = b"a secret only trainer and service know"
+    out = tmp_path / "m"
+    train_into(out, [toy_corpus], signing_key=key)
+    TopicModel.load(out / "current", signing_key=key)
+    with pytest.raises(BundleError, match="signature does not match"):
+        TopicModel.load(out / "current", signing_key=b"another key")
+    (_current(out) / "manifest.sig").unlink()
+    with pytest.raises(BundleError, match="unsigned bundle"):
+        TopicModel.load(out / "current", signing_key=key)
+
+
+def test_missing_folder_message(tmp_path):
+    with pytest.raises(BundleError, match="no model bundle here"):
+        TopicModel.load(tmp_path / "nothing")
+
+
+def test_version_names_sort_by_time():
+    from datetime import datetime, timezone
+
+    early = bundle.make_version("f" * 64, datetime(2026, 1, 2, 3, 4, 5, 6000, tzinfo=timezone.utc))
+    late = bundle.make_version("0" * 64, datetime(2026, 1, 2, 3, 4, 5, 7000, tzinfo=timezone.utc))
+    assert early == "20260102T030405006Z-ffffffff" and early < late
+
+
+def test_bundle_folders_are_readable_by_other_users(models_dir):
+    assert os.stat(_current(models_dir)).st_mode & 0o055 == 0o055

@@ -1,0 +1,150 @@
+"""Training end to end: round trip, reproducibility, splits, thresholds, the CLI."""
+
+from __future__ import annotations
+
+import json
+import numpy as np
+import pytest
+
+from tests.conftest import make_documents, train_into, write_jsonl
+from training import bundle
+from training.model import TopicModel
+from training.pipeline import Hyperparameters
+from training.train import TrainOptions, main, train
+
+PROBE_TEXTS = ["striker goal penalty in the cup match", "bond yields and shares rally", "storm and flooding winds",
+               "the city said on monday"]
+
+
+def test_round_trip_train_load_predict(toy_models):
+    model = TopicModel.load(toy_models / "current")
+    assert model.labels == ["markets", "sport", "weather"]
+    assert model.multilabel
+    P = model.predict_proba(PROBE_TEXTS)
+    assert P.shape == (4, 3)
+    assert [model.labels[i] for i in P[:3].argmax(axis=1)] == ["sport", "markets", "weather"]
+    assert [t.label for t in model.topics(P[0])][0] == "sport"
+
+
+def test_bundle_holds_manifest_and_reports(toy_models):
+    folder = (toy_models / "current").resolve()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert set(manifest["files"]) == {"model.joblib", "report.json", "report.md", "report.png"}
+    assert manifest["version"] == folder.name
+    for key in ("labels", "thresholds", "metrics", "hyperparameters", "data", "versions", "created_at",
+                "label_counts", "cross_validation", "training"):
+        assert key in manifest, key
+    assert manifest["data"]["sources"][0]["sha256"]
+    assert manifest["versions"]["scikit-learn"]
+    report = json.loads((folder / "report.json").read_text())
+    assert set(report["per_label"]) == set(manifest["labels"])
+    assert report["hamming_loss"] is not None
+    assert "## Per label" in (folder / "report.md").read_text()
+    assert (folder / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_two_runs_give_identical_predictions(tmp_path, toy_corpus):
+    a = TopicModel.load(train_into(tmp_path / "a", [toy_corpus]))
+    b = TopicModel.load(train_into(tmp_path / "b", [toy_corpus]))
+    np.testing.assert_array_equal(a.predict_proba(PROBE_TEXTS), b.predict_proba(PROBE_TEXTS))
+    np.testing.assert_array_equal(a.thresholds, b.thresholds)
+
+
+def test_thresholds_in_the_manifest_are_the_ones_used(models_dir):
+    folder = (models_dir / "current").resolve()
+    model = TopicModel.load(folder)
+    scores = model.predict_proba([PROBE_TEXTS[0]])[0]
+    sport = model.labels.index("sport")
+    # Rewrite the sport threshold just above its score: the model must drop it.
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["thresholds"]["sport"] = float(scores[sport]) + 1e-6
+    del manifest["files"]
+    bundle.write_manifest(folder, manifest)
+    reloaded = TopicModel.load(folder)
+    assert reloaded.thresholds[sport] == pytest.approx(scores[sport] + 1e-6)
+    assert "sport" not in [t.label for t in reloaded.topics(scores)]
+    assert "sport" in [t.label for t in reloaded.topics(scores, threshold=0.0)]
+
+
+def test_split_field_uses_the_corpus_split(tmp_path):
+    docs = make_documents()
+    for i, doc in enumerate(docs):
+        doc["part"] = "test" if i % 4 == 0 else "train"
+    path = write_jsonl(tmp_path / "c.jsonl", docs)
+    folder = train_into(tmp_path / "m", [path], split_field="part")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["data"]["test_documents"] == sum(d["part"] == "test" for d in docs)
+    assert manifest["data"]["refit_on_all"] is False
+
+
+def test_single_label_corpus_gets_softmax_probabilities(tmp_path):
+    docs = [d for d in make_documents() if len(d["labels"]) == 1]
+    folder = train_into(tmp_path / "m", [write_jsonl(tmp_path / "c.jsonl", docs)])
+    model = TopicModel.load(folder)
+    assert not model.multilabel
+    np.testing.assert_allclose(model.predict_proba(PROBE_TEXTS).sum(axis=1), 1.0)
+
+
+def test_search_records_the_winner(tmp_path, toy_corpus, monkeypatch):
+    monkeypatch.setattr("training.train.SEARCH_GRID", {"C": [0.01, 10.0], "ngram_max": [1], "title_weight": [1]})
+    folder = train_into(tmp_path / "m", [toy_corpus], search=True)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert len(manifest["search"]) == 2
+    best = max(manifest["search"], key=lambda row: row["score"])
+    assert manifest["hyperparameters"]["C"] == best["C"]
+
+
+def test_cli_trains_and_publishes(tmp_path, toy_corpus, capsys):
+    assert main(["--data", str(toy_corpus), "--out", str(tmp_path / "m"), "--folds", "3", "--min-df", "1"]) == 0
+    err = capsys.readouterr().err
+    for stage in ("reading", "tuning thresholds", "fitting", "evaluating", "publishing"):
+        assert f"[{stage}] done in" in err
+    assert (tmp_path / "m" / "current" / "manifest.json").is_file()
+
+
+def test_cli_quiet_prints_nothing(tmp_path, toy_corpus, capsys):
+    assert main(["--data", str(toy_corpus), "--out", str(tmp_path / "m"), "--folds", "3", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_cli_bad_row_publishes_nothing(tmp_path, capsys):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"text": "fine", "labels": ["x"]}\n{"text": 3, "labels": ["x"]}\n')
+    assert main(["--data", str(path), "--out", str(tmp_path / "m"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "bad.jsonl:2: missing or empty 'text'" in err and "nothing was published" in err
+    assert not (tmp_path / "m" / "current").exists()
+
+
+def test_cli_unwritable_output_is_a_clear_error(tmp_path, toy_corpus, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert main(["--data", str(toy_corpus), "--out", str(blocker / "models"), "--quiet"]) == 2
+    assert "cannot write the bundle" in capsys.readouterr().err
+
+
+def test_cli_full_disk_keeps_current(models_dir, toy_corpus, capsys, monkeypatch):
+    before = bundle.current_version(models_dir)
+
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("training.bundle._write_durably", no_space)
+    assert main(["--data", str(toy_corpus), "--out", str(models_dir), "--quiet"]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert bundle.current_version(models_dir) == before
+    assert [p.name for p in models_dir.iterdir() if p.name.startswith(".staging")] == []
+    TopicModel.load(models_dir / "current")
+
+
+def test_label_only_in_test_part_is_an_error(tmp_path):
+    docs = make_documents()
+    for doc in docs:
+        doc["split"] = "train"
+    docs[0] = {**docs[0], "labels": ["orphan"], "split": "test"}
+    docs.append({"id": "orphan-2", "text": "x y", "labels": ["orphan"], "split": "test"})
+    path = write_jsonl(tmp_path / "c.jsonl", docs)
+    options = TrainOptions(data=[path], out=tmp_path / "m", quiet=True, split_field="split",
+                           params=Hyperparameters(min_df=1))
+    with pytest.raises(ValueError, match="'orphan' appears in the test part but never in the training part"):
+        train(options)

@@ -1,0 +1,329 @@
+"""Read labeled corpora (JSON Lines, CSV, folders of text files) into documents.
+
+Every reader yields :class:`Document` records and raises :class:`CorpusError`
+naming the file and line of the first bad row, so a user can fix their data
+without guessing. Gzipped files (``.gz``) are read transparently.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+LABELS_FILE = "labels.json"
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
+TEXT_SUFFIXES = (".txt", ".txt.gz")
+DEFAULT_LABEL_SEPARATOR = "|"
+
+
+class CorpusError(ValueError):
+    """A corpus file is missing, empty or holds a malformed row."""
+
+    def __init__(self, path: Path | str, message: str, line: int | None = None):
+        self.path = str(path)
+        self.line = line
+        where = f"{path}:{line}" if line is not None else f"{path}"
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class Document:
+    """One labeled article and where it came from."""
+
+    id: str
+    text: str
+    title: str = ""
+    labels: tuple[str, ...] = ()
+    split: str | None = None
+    source: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class CsvColumns:
+    """Which CSV columns hold what, and how several labels share one cell."""
+
+    text: str = "text"
+    title: str | None = "title"
+    labels: str = "labels"
+    id: str | None = "id"
+    split: str | None = "split"
+    separator: str = DEFAULT_LABEL_SEPARATOR
+
+
+@dataclass
+class Corpus:
+    """Documents read from one or more sources, with their fingerprints."""
+
+    documents: list[Document]
+    sources: list[dict] = field(default_factory=list)
+    descriptions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def labels(self) -> list[str]:
+        """Return every label used, sorted."""
+        return sorted({label for doc in self.documents for label in doc.labels})
+
+    def label_counts(self) -> dict[str, int]:
+        """Count documents per label."""
+        counts = Counter(label for doc in self.documents for label in doc.labels)
+        return dict(sorted(counts.items()))
+
+
+def compose_text(title: str | None, text: str, title_weight: int = 1) -> str:
+    """Join title and body into the one string the model reads.
+
+    The title is repeated ``title_weight`` times: headlines are dense with
+    topic words, and repeating them is the simplest way to weight them inside
+    a single TF-IDF vocabulary. Training and serving both call this function.
+    """
+    title = (title or "").strip()
+    if not title or title_weight <= 0:
+        return text
+    return "\n".join([title] * title_weight + [text])
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    if path.name.endswith(".gz"):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _clean_labels(value, path: Path, line: int) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise CorpusError(path, f"labels must be a list of strings, got {type(value).__name__}", line)
+    labels = []
+    for label in value:
+        if not isinstance(label, str) or not label.strip():
+            raise CorpusError(path, f"label {label!r} is not a non-empty string", line)
+        label = label.strip()
+        if label not in labels:
+            labels.append(label)
+    return tuple(labels)
+
+
+def _optional_str(record: dict, key: str, path: Path, line: int) -> str | None:
+    value = record.get(key)
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and key == "id":
+        return str(value)
+    if not isinstance(value, str):
+        raise CorpusError(path, f"field {key!r} must be a string, got {type(value).__name__}", line)
+    return value
+
+
+def _make_document(record: dict, path: Path, line: int, split_field: str = "split") -> Document:
+    text = record.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise CorpusError(path, "missing or empty 'text'", line)
+    if "labels" in record:
+        labels = _clean_labels(record["labels"], path, line)
+    elif "label" in record:
+        labels = _clean_labels(record["label"], path, line) if record["label"] not in (None, "") else ()
+    else:
+        raise CorpusError(path, "missing 'labels' (a list) or 'label' (a string)", line)
+    doc_id = _optional_str(record, "id", path, line) or f"{path.name}:{line}"
+    return Document(
+        id=doc_id,
+        text=text,
+        title=_optional_str(record, "title", path, line) or "",
+        labels=labels,
+        split=_optional_str(record, split_field, path, line),
+        source=str(path),
+        line=line,
+    )
+
+
+def read_jsonl(path: Path, split_field: str = "split") -> Iterator[Document]:
+    """Yield the documents of a JSON Lines file, one object per line."""
+    with _open_text(path) as fh:
+        try:
+            for number, raw in enumerate(fh, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    record = json.loads(raw)
+                except json.JSONDecodeError as exc:
+                    raise CorpusError(path, f"invalid JSON ({exc.msg} at column {exc.colno})", number) from None
+                if not isinstance(record, dict):
+                    raise CorpusError(path, f"expected a JSON object, got {type(record).__name__}", number)
+                yield _make_document(record, path, number, split_field)
+        except UnicodeDecodeError as exc:
+            raise CorpusError(path, f"not UTF-8 text ({exc.reason})") from None
+
+
+def read_csv(path: Path, columns: CsvColumns = CsvColumns()) -> Iterator[Document]:
+    """Yield the documents of a CSV (or TSV) file with a header row."""
+    delimiter = "\t" if ".tsv" in path.suffixes else ","
+    with _open_text(path) as fh:
+        reader = csv.DictReader(fh, delimiter=delimiter)
+        header = reader.fieldnames or []
+        for name in (columns.text, columns.labels):
+            if name not in header:
+                raise CorpusError(path, f"unknown column {name!r}; the header has {header}", 1)
+        try:
+            for row in reader:
+                number = reader.line_num
+                if None in row:
+                    raise CorpusError(path, f"row has more cells than the header's {len(header)}", number)
+                cell = row.get(columns.labels) or ""
+                labels = [part for part in cell.split(columns.separator) if part.strip()]
+                record = {"text": row.get(columns.text), "labels": labels}
+                for key in ("title", "id", "split"):
+                    column = getattr(columns, key)
+                    if column and row.get(column):
+                        record[key] = row[column]
+                yield _make_document(record, path, number)
+        except csv.Error as exc:
+            raise CorpusError(path, f"malformed CSV ({exc})", reader.line_num) from None
+        except UnicodeDecodeError as exc:
+            raise CorpusError(path, f"not UTF-8 text ({exc.reason})") from None
+
+
+def read_label_folders(root: Path) -> Iterator[Document]:
+    """Yield one document per ``LABEL/*.txt`` file under ``root``.
+
+    The first line of a file is its title when a blank line follows it.
+    A folder named ``_none`` holds "none of these" examples.
+    """
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        labels = () if folder.name == "_none" else (folder.name,)
+        for path in sorted(p for p in folder.iterdir() if p.name.endswith(TEXT_SUFFIXES)):
+            try:
+                with _open_text(path) as fh:
+                    content = fh.read().strip()
+            except UnicodeDecodeError as exc:
+                raise CorpusError(path, f"not UTF-8 text ({exc.reason})") from None
+            if not content:
+                raise CorpusError(path, "empty file", 1)
+            title, _, body = content.partition("\n\n")
+            if not body.strip() or "\n" in title:
+                title, body = "", content
+            yield Document(
+                id=f"{folder.name}/{path.name}", text=body.strip(), title=title.strip(),
+                labels=labels, source=str(path), line=1,
+            )
+
+
+def _read_one(path: Path, columns: CsvColumns, split_field: str) -> list[Document]:
+    name = path.name.lower()
+    if name.endswith(JSONL_SUFFIXES):
+        docs = list(read_jsonl(path, split_field))
+    elif name.endswith(CSV_SUFFIXES):
+        docs = list(read_csv(path, columns))
+    else:
+        raise CorpusError(path, "unsupported file type; use .jsonl, .csv, .tsv (optionally .gz) or a folder")
+    if not docs:
+        raise CorpusError(path, "no documents in file")
+    return docs
+
+
+def _files_in(folder: Path) -> list[Path]:
+    return sorted(
+        p for p in folder.rglob("*")
+        if p.is_file() and p.name.lower().endswith(JSONL_SUFFIXES + CSV_SUFFIXES)
+    )
+
+
+def read_descriptions(folder: Path) -> dict[str, str]:
+    """Read label scope notes from ``labels.json`` in a corpus folder, if any."""
+    path = folder / LABELS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        labels = data["labels"] if isinstance(data, dict) and "labels" in data else data
+        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+            raise ValueError("expected {\"labels\": {label: description}}")
+    except (ValueError, KeyError) as exc:
+        raise CorpusError(path, f"cannot read label descriptions: {exc}") from None
+    return dict(labels)
+
+
+def read_corpus(paths: Iterable[Path | str], columns: CsvColumns = CsvColumns(),
+                split_field: str = "split") -> Corpus:
+    """Read and combine every source: files, folders of files, or label folders.
+
+    ``split_field`` names the JSON Lines field that holds a document's split;
+    for CSV the column is ``columns.split``.
+    """
+    documents: list[Document] = []
+    sources: list[dict] = []
+    descriptions: dict[str, str] = {}
+    for source in map(Path, paths):
+        if not source.exists():
+            raise CorpusError(source, "no such file or folder")
+        if source.is_dir():
+            descriptions.update(read_descriptions(source))
+            files = _files_in(source)
+            if files:
+                for path in files:
+                    docs = _read_one(path, columns, split_field)
+                    documents.extend(docs)
+                    sources.append(_fingerprint(path, docs))
+            else:
+                docs = list(read_label_folders(source))
+                if not docs:
+                    raise CorpusError(source, "folder holds no corpus files and no LABEL/*.txt files")
+                documents.extend(docs)
+                sources.append(_folder_fingerprint(source, docs))
+        else:
+            docs = _read_one(source, columns, split_field)
+            documents.extend(docs)
+            sources.append(_fingerprint(source, docs))
+    _check_unique_ids(documents)
+    return Corpus(documents=documents, sources=sources, descriptions=descriptions)
+
+
+def _fingerprint(path: Path, docs: list[Document]) -> dict:
+    return {"path": str(path), "sha256": _sha256(path), "documents": len(docs)}
+
+
+def _folder_fingerprint(folder: Path, docs: list[Document]) -> dict:
+    digest = hashlib.sha256()
+    for doc in docs:
+        digest.update(doc.id.encode() + b"\0" + _sha256(Path(doc.source)).encode() + b"\n")
+    return {"path": str(folder), "sha256": digest.hexdigest(), "documents": len(docs)}
+
+
+def _check_unique_ids(documents: list[Document]) -> None:
+    seen: dict[str, Document] = {}
+    for doc in documents:
+        first = seen.setdefault(doc.id, doc)
+        if first is not doc:
+            raise CorpusError(
+                doc.source, f"duplicate id {doc.id!r} (first seen at {first.source}:{first.line})", doc.line
+            )
+
+
+def check_label_support(documents: list[Document], minimum: int) -> None:
+    """Raise if a label has fewer than ``minimum`` examples to learn from."""
+    counts = Counter(label for doc in documents for label in doc.labels)
+    for label, count in sorted(counts.items()):
+        if count < minimum:
+            first = next(doc for doc in documents if label in doc.labels)
+            raise CorpusError(
+                first.source,
+                f"label {label!r} has {count} training example(s); at least {minimum} are needed "
+                f"(add examples, drop the label, or lower --min-examples)",
+                first.line,
+            )

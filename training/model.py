@@ -1,0 +1,127 @@
+"""The one loader for model bundles, and the model object everything predicts with.
+
+The service, ``training.evaluate`` and the benchmarks all load bundles through
+:meth:`TopicModel.load`, which verifies every checksum (and the signature,
+when a key is set) before anything is unpickled.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import joblib
+import numpy as np
+import scipy
+import sklearn
+
+from training.bundle import MODEL_FILE, BundleError, check_compatible, read_manifest
+from training.corpus import compose_text
+from training.fastpath import FastLinearTfidf, Unsupported
+
+
+def library_versions() -> dict[str, str]:
+    """Return the versions of the libraries a bundle depends on."""
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "joblib": joblib.__version__,
+    }
+
+
+@dataclass(frozen=True)
+class Topic:
+    """One label and its probability."""
+
+    label: str
+    score: float
+
+
+class TopicModel:
+    """A verified, loaded bundle: labels, thresholds, probabilities and explanations."""
+
+    def __init__(self, pipeline, manifest: dict, path: Path | None = None):
+        self.pipeline = pipeline
+        self.manifest = manifest
+        self.path = path
+        self.version: str = manifest["version"]
+        self.labels: list[str] = list(manifest["labels"])
+        self.thresholds = np.array([manifest["thresholds"][label] for label in self.labels], dtype=float)
+        self.multilabel: bool = bool(manifest["multilabel"])
+        self.title_weight: int = int(manifest["hyperparameters"].get("title_weight", 1))
+        self.descriptions: dict[str, str] = manifest.get("descriptions", {})
+        try:
+            self.fast: FastLinearTfidf | None = FastLinearTfidf(pipeline)
+        except Unsupported:
+            self.fast = None
+
+    @classmethod
+    def load(cls, path: Path | str, signing_key: bytes | None = None) -> "TopicModel":
+        """Verify and load the bundle in ``path`` (a version folder or ``current``).
+
+        Raises :class:`~training.bundle.BundleError` before unpickling when a
+        checksum or signature fails or scikit-learn's minor version differs.
+        """
+        folder = Path(path).resolve()
+        manifest = read_manifest(folder, signing_key)
+        check_compatible(manifest, library_versions())
+        try:
+            pipeline = joblib.load(folder / MODEL_FILE)
+        except Exception as exc:  # a verified file that still fails to load is a bundle error
+            raise BundleError(f"{folder / MODEL_FILE}: cannot be loaded ({exc})") from exc
+        return cls(pipeline, manifest, folder)
+
+    def compose(self, texts: Sequence[str], titles: Sequence[str | None] | None = None) -> list[str]:
+        """Join titles and texts the way the model was trained."""
+        if titles is None:
+            return list(texts)
+        return [compose_text(title, text, self.title_weight) for title, text in zip(titles, texts)]
+
+    def predict_proba(self, texts: Sequence[str], titles: Sequence[str | None] | None = None) -> np.ndarray:
+        """Return the probability of every label, shaped (articles, labels)."""
+        docs = self.compose(texts, titles)
+        if not docs:
+            return np.empty((0, len(self.labels)))
+        if self.fast is not None:
+            return self.fast.predict_proba(docs)
+        return np.asarray(self.pipeline.predict_proba(docs))
+
+    def topics(self, scores: np.ndarray, threshold: float | None = None) -> list[Topic]:
+        """Return the labels whose score reaches the threshold, best first.
+
+        ``threshold`` overrides the tuned per-label thresholds when given.
+        """
+        cut = self.thresholds if threshold is None else np.full(len(self.labels), threshold)
+        chosen = np.flatnonzero(scores >= cut)
+        chosen = chosen[np.argsort(-scores[chosen], kind="stable")]
+        return [Topic(self.labels[i], float(scores[i])) for i in chosen]
+
+    def explain(self, text: str, title: str | None, label: str, k: int = 10) -> list[tuple[str, float]]:
+        """Return the ``k`` terms of this article that raised ``label``'s score most.
+
+        Each weight is the term's tf-idf value times the label's coefficient:
+        for a linear model the label's decision value is exactly their sum
+        plus the intercept.
+        """
+        index = self.labels.index(label)
+        doc = self.compose([text], [title])[0]
+        if self.fast is not None:
+            pairs = self.fast.contributions(doc, index)
+        else:
+            pairs = self._contributions_generic(doc, index)
+        return [(term, round(weight, 6)) for term, weight in pairs[:k] if weight > 0]
+
+    def _contributions_generic(self, doc: str, index: int) -> list[tuple[str, float]]:
+        vect, clf = self.pipeline.named_steps["vect"], self.pipeline.named_steps["clf"]
+        row = vect.transform([doc]).tocsr()
+        estimator = clf.estimators_[index] if hasattr(clf, "estimators_") else clf
+        coef = np.asarray(estimator.coef_)
+        coef = coef[0] if coef.shape[0] == 1 else coef[index]
+        names = vect.get_feature_names_out()
+        values = row.data * coef[row.indices]
+        order = np.argsort(-values, kind="stable")
+        return [(str(names[row.indices[i]]), float(values[i])) for i in order]

@@ -1,0 +1,105 @@
+"""Build the estimator: TF-IDF features and a linear classifier with probabilities."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import FeatureUnion, Pipeline
+
+# The vectorizer's default token pattern, written out because the fast
+# prediction path (training/fastpath.py) must tokenize exactly the same way.
+TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+RANDOM_STATE = 0
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """The options that shape the model; recorded in every bundle's manifest.
+
+    The defaults were chosen by measuring on the public corpora (see
+    BENCHMARKS.md and ``python -m bench.quality``).
+    """
+
+    C: float = 30.0
+    ngram_max: int = 2
+    min_df: int = 2
+    max_df: float = 1.0
+    max_features: int | None = None
+    sublinear_tf: bool = True
+    title_weight: int = 2
+    char_ngrams: bool = False
+    class_weight: str | None = None
+
+    def to_dict(self) -> dict:
+        """Return the options as a plain dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Hyperparameters":
+        """Build from a dict, ignoring keys this version does not know."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first option out of range."""
+        if not self.C > 0:
+            raise ValueError(f"C must be positive, got {self.C}")
+        if self.ngram_max < 1 or self.ngram_max > 3:
+            raise ValueError(f"ngram_max must be 1, 2 or 3, got {self.ngram_max}")
+        if self.min_df < 1:
+            raise ValueError(f"min_df must be at least 1, got {self.min_df}")
+        if not 0 < self.max_df <= 1:
+            raise ValueError(f"max_df must be in (0, 1], got {self.max_df}")
+        if self.title_weight < 0:
+            raise ValueError(f"title_weight must be 0 or more, got {self.title_weight}")
+        if self.class_weight not in (None, "balanced"):
+            raise ValueError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
+
+
+def _word_vectorizer(params: Hyperparameters, min_df: int) -> TfidfVectorizer:
+    return TfidfVectorizer(
+        lowercase=True,
+        token_pattern=TOKEN_PATTERN,
+        ngram_range=(1, params.ngram_max),
+        min_df=min_df,
+        max_df=params.max_df,
+        max_features=params.max_features,
+        sublinear_tf=params.sublinear_tf,
+        dtype=np.float64,
+    )
+
+
+def build_pipeline(params: Hyperparameters, multilabel: bool, n_documents: int | None = None) -> Pipeline:
+    """Return an unfitted ``Pipeline([("vect", ...), ("clf", ...)])``.
+
+    Multi-label corpora get one logistic regression per label (independent
+    probabilities); single-label corpora get one multinomial model whose
+    probabilities sum to one.
+    """
+    params.validate()
+    # A tiny corpus (tests, a first experiment) cannot afford min_df pruning.
+    min_df = params.min_df if n_documents is None or n_documents >= 50 else 1
+    words = _word_vectorizer(params, min_df)
+    if params.char_ngrams:
+        chars = TfidfVectorizer(
+            analyzer="char_wb", ngram_range=(2, 5), min_df=min_df, sublinear_tf=params.sublinear_tf,
+            max_features=200_000, dtype=np.float64,
+        )
+        vect = FeatureUnion([("words", words), ("chars", chars)])
+    else:
+        vect = words
+    if multilabel:
+        clf = OneVsRestClassifier(
+            LogisticRegression(
+                C=params.C, solver="liblinear", class_weight=params.class_weight, random_state=RANDOM_STATE
+            )
+        )
+    else:
+        clf = LogisticRegression(
+            C=params.C, max_iter=2000, class_weight=params.class_weight, random_state=RANDOM_STATE
+        )
+    return Pipeline([("vect", vect), ("clf", clf)])
