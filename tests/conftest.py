@@ -84,3 +84,24 @@ def seed_models(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("seed-models")
     train(TrainOptions(data=[ROOT / "seeds"], out=out, quiet=True))
     return out
+
+
+@pytest.fixture
+def app(models_dir):
+    """The service over a fresh, writable toy models folder."""
+    from service import create_app
+
+    return create_app({"TESTING": True, "TOPICS_MODEL_DIR": str(models_dir), "TOPICS_RELOAD_INTERVAL": 0.0})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def seed_client(seed_models):
+    """A client of the service over the default (seed) model."""
+    from service import create_app
+
+    return create_app({"TESTING": True, "TOPICS_MODEL_DIR": str(seed_models)}).test_client()

@@ -1,0 +1,274 @@
+"""The JSON HTTP API: parse and validate requests, shape responses, delegate to the model.
+
+Nothing here knows how a model computes; everything here is about HTTP.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from flask import Blueprint, current_app, g, json, request
+
+from service.errors import InvalidField, MalformedJSON, NotReady, UnsupportedMediaType
+from training.model import TopicModel
+
+bp = Blueprint("api", __name__, url_prefix="/v1")
+
+ARTICLE_FIELDS = {"text", "title", "id"}
+OPTION_FIELDS = {"top_k", "threshold", "explain"}
+TRUE_WORDS, FALSE_WORDS = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Article:
+    """One article to classify."""
+
+    text: str
+    title: str | None = None
+    id: str | int | None = None
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to answer: how many scores, which threshold, whether to explain."""
+
+    top_k: int | None = None
+    threshold: float | None = None
+    explain: bool = False
+
+
+# -- parsing ----------------------------------------------------------------
+
+def _decode_json() -> object:
+    raw = request.get_data(cache=True)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedJSON(f"The body is not valid UTF-8 (byte {exc.start}).") from None
+    try:
+        return json.loads(text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise MalformedJSON(f"The body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedJSON("The body is nested too deeply.") from None
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+    result: dict = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _media_type() -> str:
+    return (request.mimetype or "").lower()
+
+
+def _json_object() -> dict:
+    """Return the request's JSON object, or raise the matching problem."""
+    if _media_type() != "application/json":
+        raise UnsupportedMediaType(
+            f"Send application/json{' or text/plain' if request.endpoint == 'api.classify' else ''}, "
+            f"not {request.mimetype or 'a body without Content-Type'}."
+        )
+    body = _decode_json()
+    if not isinstance(body, dict):
+        raise InvalidField(f"The body must be a JSON object, not {_json_type(body)}.", field="")
+    return body
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array",
+            dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def parse_article(record: object, where: str = "") -> Article:
+    """Validate one article object."""
+    if not isinstance(record, dict):
+        raise InvalidField(f"An article must be a JSON object, not {_json_type(record)}.", field=where.rstrip("."))
+    text = record.get("text")
+    if "text" not in record:
+        raise InvalidField("The article has no 'text'.", field=f"{where}text")
+    if not isinstance(text, str):
+        raise InvalidField(f"'text' must be a string, not {_json_type(text)}.", field=f"{where}text")
+    if not text.strip():
+        raise InvalidField("'text' is empty.", field=f"{where}text")
+    title = record.get("title")
+    if title is not None and not isinstance(title, str):
+        raise InvalidField(f"'title' must be a string, not {_json_type(title)}.", field=f"{where}title")
+    doc_id = record.get("id")
+    if doc_id is not None and (isinstance(doc_id, bool) or not isinstance(doc_id, (str, int))):
+        raise InvalidField(f"'id' must be a string or an integer, not {_json_type(doc_id)}.", field=f"{where}id")
+    return Article(text=text, title=title, id=doc_id)
+
+
+def _option_from_query(name: str, raw: str) -> object:
+    if name == "explain":
+        lowered = raw.lower()
+        if lowered in TRUE_WORDS:
+            return True
+        if lowered in FALSE_WORDS:
+            return False
+        return raw
+    try:
+        return int(raw) if name == "top_k" else float(raw)
+    except ValueError:
+        return raw
+
+
+def parse_options(body: dict) -> Options:
+    """Read top_k, threshold and explain from the query string, then the JSON body (which wins)."""
+    values: dict = {}
+    for name, raw in request.args.items(multi=True):
+        if name not in OPTION_FIELDS:
+            raise InvalidField(f"Unknown option {name!r}; options are {sorted(OPTION_FIELDS)}.", field=name)
+        values[name] = _option_from_query(name, raw)
+    values.update({k: v for k, v in body.items() if k in OPTION_FIELDS})
+    top_k = values.get("top_k")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+        raise InvalidField(f"'top_k' must be a positive integer, not {top_k!r}.", field="top_k")
+    threshold = values.get("threshold")
+    if threshold is not None:
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold) \
+                or not 0.0 <= threshold <= 1.0:
+            raise InvalidField(f"'threshold' must be a number from 0 to 1, not {threshold!r}.", field="threshold")
+        threshold = float(threshold)
+    explain = values.get("explain", False)
+    if not isinstance(explain, bool):
+        raise InvalidField(f"'explain' must be true or false, not {explain!r}.", field="explain")
+    return Options(top_k=top_k, threshold=threshold, explain=explain)
+
+
+def _check_known(body: dict, allowed: set[str]) -> None:
+    for key in body:
+        if key not in allowed:
+            raise InvalidField(f"Unknown field {key!r}; allowed are {sorted(allowed)}.", field=key)
+
+
+# -- shaping ----------------------------------------------------------------
+
+def current_model() -> TopicModel:
+    """Return this request's model (one reference for the whole request)."""
+    model = getattr(g, "model", None)
+    if model is None:
+        model = current_app.extensions["topics"].model
+        if model is None:
+            raise NotReady("No model is loaded yet; publish one with `python -m training.train`.",
+                           headers={"Retry-After": "5"})
+        g.model = model
+    return model
+
+
+def _result(model: TopicModel, article: Article, scores, options: Options) -> dict:
+    topics = model.topics(scores, options.threshold)
+    order = sorted(range(len(model.labels)), key=lambda j: -scores[j])
+    if options.top_k is not None:
+        order = order[: options.top_k]
+        topics = topics[: options.top_k]
+    result = {
+        "id": article.id,
+        "topics": [{"label": t.label, "score": round(t.score, 6)} for t in topics],
+        "scores": {model.labels[j]: round(float(scores[j]), 6) for j in order},
+        "model": {"version": model.version},
+    }
+    if options.explain:
+        k = current_app.config["TOPICS_EXPLAIN_TERMS"]
+        result["explanation"] = {
+            t.label: [{"term": term, "weight": weight}
+                      for term, weight in model.explain(article.text, article.title, t.label, k)]
+            for t in topics
+        }
+    return result
+
+
+def classify_articles(articles: list[Article], options: Options) -> list[dict]:
+    """Score articles with this request's model and shape one result each."""
+    model = current_model()
+    P = model.predict_proba([a.text for a in articles], [a.title for a in articles])
+    g.articles = len(articles)
+    g.results = [_result(model, a, P[i], options) for i, a in enumerate(articles)]
+    return g.results
+
+
+# -- views ------------------------------------------------------------------
+
+@bp.post("/classify")
+def classify():
+    """Classify one article sent as JSON or as a text/plain body."""
+    if _media_type() == "text/plain":
+        raw = request.get_data(cache=True)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedJSON(f"The text/plain body is not valid UTF-8 (byte {exc.start}).") from None
+        article = parse_article({"text": text})
+        options = parse_options({})
+    else:
+        body = _json_object()
+        _check_known(body, ARTICLE_FIELDS | OPTION_FIELDS)
+        article = parse_article(body)
+        options = parse_options(body)
+    return classify_articles([article], options)[0]
+
+
+@bp.post("/classify/batch")
+def classify_batch():
+    """Classify a list of articles in one request; results keep the input order."""
+    body = _json_object()
+    _check_known(body, {"articles"} | OPTION_FIELDS)
+    articles = body.get("articles")
+    if not isinstance(articles, list):
+        raise InvalidField(f"'articles' must be an array, not {_json_type(articles)}.", field="articles")
+    if not articles:
+        raise InvalidField("'articles' is empty.", field="articles")
+    limit = current_app.config["TOPICS_MAX_BATCH_ARTICLES"]
+    if len(articles) > limit:
+        raise InvalidField(f"{len(articles)} articles in one batch; the limit is {limit}.", field="articles")
+    parsed = []
+    for i, record in enumerate(articles):
+        if isinstance(record, dict):
+            _check_known_in(record, i)
+        parsed.append(parse_article(record, where=f"articles[{i}]."))
+    options = parse_options(body)
+    results = classify_articles(parsed, options)
+    return {"results": results, "model": {"version": results[0]["model"]["version"]}}
+
+
+def _check_known_in(record: dict, i: int) -> None:
+    for key in record:
+        if key not in ARTICLE_FIELDS:
+            raise InvalidField(f"Unknown field {key!r} in an article; allowed are {sorted(ARTICLE_FIELDS)}.",
+                               field=f"articles[{i}].{key}")
+
+
+@bp.get("/labels")
+def labels():
+    """List the labels with their scope notes, thresholds and training counts."""
+    model = current_model()
+    counts = model.manifest.get("label_counts", {})
+    return {
+        "labels": [
+            {"label": label, "description": model.descriptions.get(label, ""),
+             "threshold": float(model.thresholds[j]), "training_count": counts.get(label)}
+            for j, label in enumerate(model.labels)
+        ],
+        "none_count": model.manifest.get("none_count"),
+        "model": {"version": model.version},
+    }
+
+
+@bp.get("/model")
+def model_info():
+    """Return the loaded bundle's manifest and the reload status."""
+    holder = current_app.extensions["topics"]
+    model = current_model()
+    return {"manifest": model.manifest, "version": model.version, "status": holder.status()}

@@ -1,0 +1,69 @@
+"""Configuration: defaults, overridden by TOPICS_* environment variables, then by test config.
+
+Every key is documented in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+DEFAULTS: dict[str, Any] = {
+    # Folder of published bundles (the service loads <dir>/current), or one bundle folder.
+    "TOPICS_MODEL_DIR": "models",
+    # Seconds between checks of <dir>/current for a newly published model.
+    "TOPICS_RELOAD_INTERVAL": 1.0,
+    # Largest request body for single-article endpoints, in bytes.
+    "TOPICS_MAX_BODY_BYTES": 1_000_000,
+    # Largest request body for the batch endpoint, in bytes.
+    "TOPICS_MAX_BATCH_BYTES": 10_000_000,
+    # Most articles in one batch request.
+    "TOPICS_MAX_BATCH_ARTICLES": 1_000,
+    # Terms returned per topic when an explanation is asked for.
+    "TOPICS_EXPLAIN_TERMS": 10,
+    # Shared secret to verify signed bundles (empty: checksums only).
+    "TOPICS_SIGNING_KEY": "",
+    # Log article text in request logs (off: text is never logged).
+    "TOPICS_LOG_TEXT": False,
+    # API keys: "sha256hex:scope[,scope] ..." separated by whitespace or newlines.
+    "TOPICS_API_KEYS": "",
+    # A file holding API key lines in the same format.
+    "TOPICS_API_KEYS_FILE": "",
+    # Require a key for /metrics too when keys are configured.
+    "TOPICS_METRICS_AUTH": False,
+    # Folder where POST /v1/feedback appends corrections (empty: feedback off).
+    "TOPICS_FEEDBACK_DIR": "",
+    # Largest feedback file, in bytes; further feedback is refused with 507.
+    "TOPICS_FEEDBACK_MAX_BYTES": 50_000_000,
+}
+
+
+def _convert(name: str, raw: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        value = raw.strip().lower()
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError(f"{name}={raw!r}: expected true or false")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{name}={raw!r}: expected an integer") from None
+    if isinstance(default, float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"{name}={raw!r}: expected a number") from None
+    return raw
+
+
+def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return DEFAULTS with every TOPICS_* variable set in the environment applied."""
+    environ = os.environ if environ is None else environ
+    config = dict(DEFAULTS)
+    for name, default in DEFAULTS.items():
+        if name in environ:
+            config[name] = _convert(name, environ[name], default)
+    return config
