@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from flask import Flask, g, request
 
-from service import api, config, errors, health
+from service import api, config, errors, health, logs
 from service.model import ModelHolder
 
 SECURITY_HEADERS = {
@@ -36,6 +36,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["topics"] = holder
 
     errors.init_app(app)
+    logs.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.before_request(_before)

@@ -1,0 +1,46 @@
+"""gunicorn settings for the topic service, driven by environment variables.
+
+    gunicorn -c gunicorn.conf.py          # what `make serve` and the container run
+
+The defaults were chosen by measurement (BENCHMARKS.md, `python -m bench.http`):
+classification is CPU-bound, so one process per core; two threads per worker
+keep a slow client from blocking a worker; the model is loaded once in the
+master before forking (preload_app), so workers share its pages.
+"""
+
+import multiprocessing
+import os
+
+from service import logs
+
+wsgi_app = "service:create_app()"
+bind = os.environ.get("TOPICS_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("TOPICS_WORKERS", multiprocessing.cpu_count()))
+threads = int(os.environ.get("TOPICS_THREADS", "2"))
+worker_class = "gthread" if threads > 1 else "sync"
+preload_app = os.environ.get("TOPICS_PRELOAD", "true").lower() in ("1", "true", "yes")
+
+# Requests in flight get this long to finish on SIGTERM before workers stop.
+graceful_timeout = int(os.environ.get("TOPICS_GRACEFUL_TIMEOUT", "30"))
+timeout = int(os.environ.get("TOPICS_TIMEOUT", "60"))
+keepalive = 5
+# Recycle workers now and then, with jitter so they do not restart together.
+max_requests = int(os.environ.get("TOPICS_MAX_REQUESTS", "0"))
+max_requests_jitter = max_requests // 10
+
+# Header limits; bodies are limited by the app (TOPICS_MAX_BODY_BYTES, TOPICS_MAX_BATCH_BYTES).
+limit_request_line = 8190
+limit_request_fields = 100
+
+# The app writes one JSON line per request to stdout; gunicorn's own access
+# log is off unless asked for, so each request is logged once.
+accesslog = "-" if os.environ.get("TOPICS_GUNICORN_ACCESS_LOG") else None
+errorlog = "-"
+loglevel = os.environ.get("TOPICS_LOG_LEVEL", "info")
+control_socket_disable = True
+worker_tmp_dir = os.environ.get("TOPICS_WORKER_TMP_DIR") or None
+
+
+# Service logs (JSON lines on stdout) are set up before the app is preloaded,
+# so the model-loading lines of the master are formatted too.
+logs.configure(loglevel.upper())

@@ -1,0 +1,69 @@
+"""Structured logs: one JSON object per line on stdout, and one line per request."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from datetime import datetime, timezone
+
+from flask import Flask, current_app, g, request
+
+log = logging.getLogger("service.request")
+
+
+class JsonFormatter(logging.Formatter):
+    """Format a record as one JSON line; extra fields passed as ``extra={"fields": {...}}`` are merged."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure(level: str = "INFO") -> None:
+    """Send the service's logs to stdout as JSON lines (called by gunicorn.conf.py and the dev server)."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("service")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def _start() -> None:
+    g.started = time.perf_counter()
+
+
+def _finish(response):
+    duration = time.perf_counter() - g.get("started", time.perf_counter())
+    model = g.get("model")
+    fields = {
+        "request_id": getattr(request, "request_id", None),
+        "method": request.method,
+        "path": request.path,
+        "status": response.status_code,
+        "duration_ms": round(duration * 1000, 3),
+        "model_version": model.version if model is not None else None,
+        "articles": g.get("articles", 0),
+        "bytes_in": request.content_length or 0,
+        "remote_addr": request.remote_addr,
+    }
+    if current_app.config["TOPICS_LOG_TEXT"] and request.path.startswith("/v1/classify"):
+        fields["body"] = request.get_data(cache=True, as_text=True)[:10_000]
+    log.info("%s %s %s", request.method, request.path, response.status_code, extra={"fields": fields})
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Log one JSON line per request."""
+    app.before_request(_start)
+    app.after_request(_finish)

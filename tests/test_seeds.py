@@ -1,0 +1,91 @@
+"""The seed corpus and the default model trained on it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import ROOT, SEED_ARTICLE
+from training.check_corpus import check
+from training.corpus import read_corpus
+
+SEEDS = ROOT / "seeds"
+TAXONOMY = json.loads((SEEDS / "labels.json").read_text())["labels"]
+
+
+@pytest.fixture(scope="module")
+def seed_stats():
+    corpus = read_corpus([SEEDS])  # the readers' schema checks: any bad row raises, naming file and line
+    stats = check(corpus.documents, set(TAXONOMY))
+    print("\n" + stats.render())
+    return stats
+
+
+def test_taxonomy_has_ten_topics_with_scope_notes():
+    assert sorted(TAXONOMY) == sorted(["diplomacy", "security", "trade", "economy", "politics", "technology",
+                                       "energy", "environment", "health", "human-rights"])
+    for label, note in TAXONOMY.items():
+        assert 2 <= note.count(". ") + 1 <= 4 and len(note) > 150, label
+
+
+def test_seed_corpus_is_clean(seed_stats):
+    assert seed_stats.problems == []
+
+
+def test_seed_corpus_counts(seed_stats):
+    n = seed_stats.documents
+    assert n >= 1500
+    for form in ("headline", "lede", "article"):
+        assert seed_stats.forms.get(form, 0) >= 0.25 * n, form
+    for label in TAXONOMY:
+        assert seed_stats.labels.get(label, 0) >= 120, label
+    assert seed_stats.multilabel >= 0.25 * n
+    assert seed_stats.none >= 150
+    low, high, _ = seed_stats.article_words
+    assert 150 <= low and high <= 500
+
+
+def test_ids_are_unique_across_files():
+    ids = [d.id for d in read_corpus([SEEDS]).documents]
+    assert len(ids) == len(set(ids))
+
+
+def test_check_finds_near_duplicates_and_unknown_labels(tmp_path):
+    from training.corpus import Document
+
+    docs = [
+        Document(id="a", title="Ministers meet in Lima", text="Trade ministers met in Lima on Monday to talk tariffs.",
+                 labels=("trade",)),
+        Document(id="b", title="Ministers meet in Lima", text="Trade ministers met in Lima on Monday to talk tariffs!",
+                 labels=("trade",)),
+        Document(id="c", title="", text="A cat sat on a warm mat all afternoon", labels=("pets",)),
+    ]
+    problems = check(docs, set(TAXONOMY)).problems
+    assert any("a and b" in p for p in problems)
+    assert any("'pets'" in p for p in problems)
+
+
+@pytest.mark.skipif(not SEED_ARTICLE.is_file(), reason=f"{SEED_ARTICLE} is absent (it lives in ../shared)")
+def test_default_model_labels_the_seed_article(seed_client):
+    title, _, body = SEED_ARTICLE.read_text(encoding="utf-8").partition("\n")
+    r = seed_client.post("/v1/classify", json={"title": title, "text": body, "explain": True})
+    assert r.status_code == 200
+    result = r.get_json()
+    topics = [t["label"] for t in result["topics"]]
+    assert {"diplomacy", "security", "trade"} <= set(topics), result["scores"]
+    text = SEED_ARTICLE.read_text(encoding="utf-8").lower()
+    for label in ("diplomacy", "security", "trade"):
+        terms = [t["term"] for t in result["explanation"][label]]
+        assert terms and all(term in text for term in terms)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Central bank raises interest rates again as consumer prices climb", {"economy"}),
+    ("Striker's late header wins the cup final for the home side", set()),
+    ("Cholera cases double in flooded districts as clinics run short of vaccines", {"health"}),
+    ("Parliament passes vote of no confidence, toppling the coalition government", {"politics"}),
+])
+def test_default_model_on_headlines(seed_client, text, expected):
+    topics = {t["label"] for t in seed_client.post("/v1/classify", json={"text": text}).get_json()["topics"]}
+    assert expected <= topics and (expected or not topics), topics

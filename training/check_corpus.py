@@ -1,0 +1,133 @@
+"""Check a labeled corpus before training on it, and print its statistics.
+
+    python -m training.check_corpus seeds/
+    python -m training.check_corpus my-corpus.jsonl --taxonomy seeds/labels.json
+
+Checks: every row parses (the training readers' rules), labels belong to the
+taxonomy when one is given (``labels.json``), ids are unique, and no two
+documents are exact or near duplicates (TF-IDF cosine at or above
+``--near``). Exits 1 and names the offending documents when a check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from training.corpus import LABELS_FILE, CorpusError, Document, read_corpus, read_descriptions
+
+NEAR_DUPLICATE = 0.9
+WORD = re.compile(r"\S+")
+
+
+def form_of(doc: Document) -> str:
+    """Classify a document's form: a headline, a headline with a lede, or a full article."""
+    if not doc.title.strip():
+        return "headline"
+    return "lede" if len(WORD.findall(doc.text)) < 120 else "article"
+
+
+@dataclass
+class CorpusStats:
+    """Counts that describe a corpus."""
+
+    documents: int
+    forms: dict[str, int]
+    labels: dict[str, int]
+    none: int
+    multilabel: int
+    label_sets: dict[str, int]
+    article_words: tuple[int, int, float] | None
+    problems: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        """Return the statistics as a readable Markdown block."""
+        n = max(self.documents, 1)
+        lines = [f"documents: {self.documents}", "", "| form | documents | share |", "| --- | ---: | ---: |"]
+        lines += [f"| {k} | {v} | {v / n:.1%} |" for k, v in sorted(self.forms.items())]
+        lines += ["", "| label | documents | share |", "| --- | ---: | ---: |"]
+        lines += [f"| {k} | {v} | {v / n:.1%} |" for k, v in sorted(self.labels.items(), key=lambda kv: -kv[1])]
+        lines += [f"| (none of these) | {self.none} | {self.none / n:.1%} |", "",
+                  f"documents with 2 or 3 labels: {self.multilabel} ({self.multilabel / n:.1%})"]
+        if self.article_words:
+            low, high, mean = self.article_words
+            lines.append(f"full-article length: {low} to {high} words, mean {mean:.0f}")
+        lines += ["", "most common label sets:"]
+        lines += [f"  {k}: {v}" for k, v in sorted(self.label_sets.items(), key=lambda kv: -kv[1])[:15]]
+        return "\n".join(lines)
+
+
+def near_duplicates(docs: Sequence[Document], threshold: float = NEAR_DUPLICATE) -> list[tuple[str, str, float]]:
+    """Return (id, id, cosine) for every pair of documents at or above ``threshold``."""
+    texts = [f"{d.title}\n{d.text}" for d in docs]
+    X = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2)).fit_transform(texts)
+    similarity = (X @ X.T).tocoo()
+    pairs = []
+    for i, j, value in zip(similarity.row, similarity.col, similarity.data):
+        if i < j and value >= threshold:
+            pairs.append((docs[i].id, docs[j].id, round(float(value), 3)))
+    return sorted(pairs, key=lambda p: -p[2])
+
+
+def check(docs: Sequence[Document], taxonomy: set[str] | None, near: float = NEAR_DUPLICATE) -> CorpusStats:
+    """Compute statistics and list every problem found."""
+    problems = []
+    if taxonomy is not None:
+        for doc in docs:
+            unknown = [label for label in doc.labels if label not in taxonomy]
+            if unknown:
+                problems.append(f"{doc.source}:{doc.line}: {doc.id}: labels {unknown} are not in the taxonomy")
+    seen: dict[str, str] = {}
+    for doc in docs:
+        key = " ".join(f"{doc.title} {doc.text}".lower().split())
+        if key in seen:
+            problems.append(f"exact duplicate: {seen[key]} and {doc.id}")
+        seen.setdefault(key, doc.id)
+    for a, b, value in near_duplicates(docs, near):
+        problems.append(f"near duplicate (cosine {value}): {a} and {b}")
+    articles = [len(WORD.findall(d.text)) for d in docs if form_of(d) == "article"]
+    return CorpusStats(
+        documents=len(docs),
+        forms=dict(Counter(form_of(d) for d in docs)),
+        labels=dict(Counter(label for d in docs for label in d.labels)),
+        none=sum(not d.labels for d in docs),
+        multilabel=sum(len(d.labels) >= 2 for d in docs),
+        label_sets=dict(Counter("+".join(sorted(d.labels)) or "(none)" for d in docs)),
+        article_words=(min(articles), max(articles), float(np.mean(articles))) if articles else None,
+        problems=problems,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Check the corpus; print statistics and problems; return 1 if there are problems."""
+    parser = argparse.ArgumentParser(prog="python -m training.check_corpus", description=__doc__.split("\n\n")[0])
+    parser.add_argument("data", nargs="+", type=Path, help="corpus files or folders")
+    parser.add_argument("--taxonomy", type=Path, help=f"a {LABELS_FILE} (default: the one in a given folder)")
+    parser.add_argument("--near", type=float, default=NEAR_DUPLICATE, help="cosine that counts as near duplicate")
+    args = parser.parse_args(argv)
+    try:
+        corpus = read_corpus(args.data)
+        if args.taxonomy:
+            taxonomy = set(read_descriptions(args.taxonomy.parent) if args.taxonomy.name == LABELS_FILE else {})
+        else:
+            taxonomy = set(corpus.descriptions) or None
+    except CorpusError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    stats = check(corpus.documents, taxonomy, args.near)
+    print(stats.render())
+    for line in stats.problems:
+        print(f"problem: {line}", file=sys.stderr)
+    return 1 if stats.problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
