@@ -8,10 +8,21 @@ keep a slow client from blocking a worker; the model is loaded once in the
 master before forking (preload_app), so workers share its pages.
 """
 
+import glob
 import multiprocessing
 import os
+import tempfile
 
-from service import logs
+# Metrics from several workers are aggregated through files in this folder;
+# it must be set before prometheus_client is first imported, and emptied at
+# start so counts from an earlier run do not leak in.
+_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="topics-metrics-")
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+os.makedirs(_metrics_dir, exist_ok=True)
+for _stale in glob.glob(os.path.join(_metrics_dir, "*.db")):
+    os.remove(_stale)
+
+from service import logs, metrics  # noqa: E402  (after the metrics folder is set)
 
 wsgi_app = "service:create_app()"
 bind = os.environ.get("TOPICS_BIND", "127.0.0.1:8000")
@@ -44,3 +55,7 @@ worker_tmp_dir = os.environ.get("TOPICS_WORKER_TMP_DIR") or None
 # Service logs (JSON lines on stdout) are set up before the app is preloaded,
 # so the model-loading lines of the master are formatted too.
 logs.configure(loglevel.upper())
+
+
+def child_exit(server, worker):
+    metrics.mark_process_dead(worker.pid)

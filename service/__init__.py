@@ -6,9 +6,9 @@ import logging
 import uuid
 from typing import Any, Mapping
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 
-from service import api, config, errors, health, logs
+from service import admin, api, auth, config, errors, feedback, health, logs, metrics
 from service.model import ModelHolder
 
 SECURITY_HEADERS = {
@@ -35,18 +35,25 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     holder.load()
     app.extensions["topics"] = holder
 
+    # Order matters: request id and body limits first, then logging and
+    # metrics, then authentication, then the reload check.
     errors.init_app(app)
+    app.before_request(_identify_and_limit)
     logs.init_app(app)
+    metrics.init_app(app)
+    auth.init_app(app)
+    app.before_request(_maybe_reload)
+    app.after_request(_headers)
+
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
-    app.before_request(_before)
-    app.after_request(_after)
+    app.register_blueprint(feedback.bp)
+    if auth.has_admin_key(app):
+        app.register_blueprint(admin.bp)
     return app
 
 
-def _before() -> None:
-    from flask import current_app
-
+def _identify_and_limit() -> None:
     request.request_id = request.headers.get("X-Request-ID", "")[:200] or uuid.uuid4().hex
     # Each endpoint gets its own body limit, enforced before the body is read.
     limit = current_app.config["TOPICS_MAX_BATCH_BYTES" if request.endpoint == "api.classify_batch"
@@ -55,12 +62,15 @@ def _before() -> None:
     if request.content_length is not None and request.content_length > limit:
         raise errors.PayloadTooLarge(f"The body has {request.content_length} bytes; this endpoint accepts "
                                      f"at most {limit}.")
+
+
+def _maybe_reload() -> None:
     current_app.extensions["topics"].maybe_reload()
 
 
-def _after(response):
-    response.headers["X-Request-ID"] = request.request_id if hasattr(request, "request_id") else ""
-    model = getattr(g, "model", None)
+def _headers(response):
+    response.headers["X-Request-ID"] = getattr(request, "request_id", "")
+    model = g.get("model")
     if model is not None:
         response.headers["X-Model-Version"] = model.version
     for name, value in SECURITY_HEADERS.items():

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, current_app, g, json, request
 
+from service import metrics
 from service.errors import InvalidField, MalformedJSON, NotReady, UnsupportedMediaType
 from training.model import TopicModel
 
@@ -195,8 +196,9 @@ def classify_articles(articles: list[Article], options: Options) -> list[dict]:
     model = current_model()
     P = model.predict_proba([a.text for a in articles], [a.title for a in articles])
     g.articles = len(articles)
-    g.results = [_result(model, a, P[i], options) for i, a in enumerate(articles)]
-    return g.results
+    results = [_result(model, a, P[i], options) for i, a in enumerate(articles)]
+    metrics.record_results(articles, results)
+    return results
 
 
 # -- views ------------------------------------------------------------------

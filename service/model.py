@@ -111,7 +111,7 @@ class ModelHolder:
             self.reloads += 1
         log.info("loaded model %s from %s in %.2fs%s", model.version, path, time.perf_counter() - started,
                  f" (was {previous})" if previous else "")
-        self._notify("loaded", model)
+        self._notify("reloaded" if previous else "loaded", model)
         return True
 
     def _notify(self, event: str, model: TopicModel | None) -> None:

@@ -149,3 +149,29 @@ def test_compose_text_repeats_title():
     assert compose_text("", "body", 2) == "body"
     assert compose_text(None, "body", 1) == "body"
     assert compose_text("Head", "body", 0) == "body"
+
+
+def test_corrections_relabel_replace_and_add(tmp_path):
+    feedback = tmp_path / "feedback.jsonl"
+    feedback.write_text(
+        '{"id": "a", "labels": ["y"], "correction": true}\n'
+        '{"id": "b", "text": "new body", "title": "New", "labels": [], "correction": true}\n'
+        '{"id": "c", "text": "a fresh one", "labels": ["x"], "correction": true}\n'
+        '{"id": "a", "labels": ["x", "y"], "correction": true}\n'
+        '{"text": "no id at all", "labels": ["x"], "correction": true}\n'
+    )
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"id": "a", "text": "alpha", "labels": ["x"]}\n{"id": "b", "text": "beta", "labels": ["x"]}\n')
+    docs = {d.id: d for d in read_corpus([feedback, corpus]).documents}  # order of sources does not matter
+    assert docs["a"].labels == ("x", "y") and docs["a"].text == "alpha"
+    assert docs["b"].text == "new body" and docs["b"].title == "New" and docs["b"].labels == ()
+    assert docs["c"].labels == ("x",)
+    assert docs["feedback.jsonl:5"].text == "no id at all"
+    assert not any(d.correction for d in docs.values())
+
+
+def test_correction_for_unknown_id_names_the_line(tmp_path):
+    path = tmp_path / "feedback.jsonl"
+    path.write_text('{"id": "z", "labels": ["y"], "correction": true}\n')
+    with pytest.raises(CorpusError, match=r"feedback.jsonl:1: correction for unknown id 'z'"):
+        read_corpus([path])

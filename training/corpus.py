@@ -13,7 +13,7 @@ import hashlib
 import io
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -45,6 +45,7 @@ class Document:
     split: str | None = None
     source: str = ""
     line: int = 0
+    correction: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,12 @@ def _optional_str(record: dict, key: str, path: Path, line: int) -> str | None:
 
 def _make_document(record: dict, path: Path, line: int, split_field: str = "split") -> Document:
     text = record.get("text")
-    if not isinstance(text, str) or not text.strip():
+    correction = record.get("correction") is True
+    if correction and text is None:
+        if record.get("id") is None:
+            raise CorpusError(path, "a correction without 'text' needs the 'id' of the document it relabels", line)
+        text = ""
+    elif not isinstance(text, str) or not text.strip():
         raise CorpusError(path, "missing or empty 'text'", line)
     if "labels" in record:
         labels = _clean_labels(record["labels"], path, line)
@@ -150,6 +156,7 @@ def _make_document(record: dict, path: Path, line: int, split_field: str = "spli
         split=_optional_str(record, split_field, path, line),
         source=str(path),
         line=line,
+        correction=correction,
     )
 
 
@@ -290,8 +297,7 @@ def read_corpus(paths: Iterable[Path | str], columns: CsvColumns = CsvColumns(),
             docs = _read_one(source, columns, split_field)
             documents.extend(docs)
             sources.append(_fingerprint(source, docs))
-    _check_unique_ids(documents)
-    return Corpus(documents=documents, sources=sources, descriptions=descriptions)
+    return Corpus(documents=_apply_corrections(documents), sources=sources, descriptions=descriptions)
 
 
 def _fingerprint(path: Path, docs: list[Document]) -> dict:
@@ -305,14 +311,35 @@ def _folder_fingerprint(folder: Path, docs: list[Document]) -> dict:
     return {"path": str(folder), "sha256": digest.hexdigest(), "documents": len(docs)}
 
 
-def _check_unique_ids(documents: list[Document]) -> None:
-    seen: dict[str, Document] = {}
+def _apply_corrections(documents: list[Document]) -> list[Document]:
+    """Check ids are unique and apply corrections (records with ``"correction": true``).
+
+    Corrections apply after every ordinary document is read, in the order
+    read: a correction relabels the document with its id (and replaces its
+    text when it has one); a later correction wins. A correction with text and an
+    unknown id is a new document; without text it is an error.
+    """
+    by_id: dict[str, Document] = {}
     for doc in documents:
-        first = seen.setdefault(doc.id, doc)
-        if first is not doc:
-            raise CorpusError(
-                doc.source, f"duplicate id {doc.id!r} (first seen at {first.source}:{first.line})", doc.line
-            )
+        if doc.correction:
+            continue
+        first = by_id.get(doc.id)
+        if first is not None:
+            raise CorpusError(doc.source, f"duplicate id {doc.id!r} (first seen at {first.source}:{first.line})",
+                              doc.line)
+        by_id[doc.id] = doc
+    for doc in documents:
+        if not doc.correction:
+            continue
+        first = by_id.get(doc.id)
+        if first is not None:
+            by_id[doc.id] = replace(first, labels=doc.labels, text=doc.text or first.text,
+                                    title=doc.title if doc.text else first.title)
+        elif doc.text:
+            by_id[doc.id] = replace(doc, correction=False)
+        else:
+            raise CorpusError(doc.source, f"correction for unknown id {doc.id!r} (no document has it)", doc.line)
+    return list(by_id.values())
 
 
 def check_label_support(documents: list[Document], minimum: int) -> None:

@@ -1,0 +1,107 @@
+"""Helpers shared by the benchmark commands: corpora, machine description, the BENCHMARKS.md log."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("TOPICS_SHARED", ROOT.parent / "shared"))
+CORPORA = SHARED / "corpora"
+WORK = ROOT / "bench" / ".work"
+BENCHMARKS = ROOT / "BENCHMARKS.md"
+
+CORPUS_FILES = {
+    "20newsgroups": CORPORA / "20newsgroups" / "20newsgroups.jsonl.gz",
+    "reuters21578": CORPORA / "reuters21578" / "reuters21578.jsonl",
+    "bbc": CORPORA / "bbc" / "bbc.jsonl",
+}
+
+
+def require_corpora() -> None:
+    """Exit with a clear message when ../shared/corpora is not there."""
+    missing = [str(p) for p in CORPUS_FILES.values() if not p.is_file()]
+    if missing:
+        sys.exit(f"benchmark skipped: the public corpora are missing ({', '.join(missing)}); "
+                 f"set TOPICS_SHARED to the folder that holds corpora/")
+
+
+def read_records(name: str) -> list[dict]:
+    """Read one public corpus as a list of JSON records."""
+    path = CORPUS_FILES[name]
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def reuters_90(records: list[dict]) -> list[dict]:
+    """Keep the 90 topics present in both ModApte splits and drop documents left without one."""
+    train = {label for r in records if r["split"] == "train" for label in r["labels"]}
+    test = {label for r in records if r["split"] == "test" for label in r["labels"]}
+    keep = train & test
+    out = []
+    for r in records:
+        labels = [label for label in r["labels"] if label in keep]
+        if labels:
+            out.append({**r, "labels": labels, "title": r.get("title") or ""})
+    return out
+
+
+def usable(records: list[dict]) -> list[dict]:
+    """Drop records with an empty body (a few 20 Newsgroups posts), which training refuses."""
+    return [{**r, "title": r.get("title") or ""} for r in records if (r.get("text") or "").strip()]
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        for r in records:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    return path
+
+
+def run_measured(cmd: list[str]) -> tuple[int, float, float]:
+    """Run a command; return (exit code, wall seconds, peak resident MiB of that process)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(cmd, cwd=ROOT)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, time.perf_counter() - start, usage.ru_maxrss / 1024
+
+
+def machine() -> str:
+    """Describe this machine and the library versions in one line."""
+    import numpy
+    import sklearn
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, scikit-learn {sklearn.__version__}, "
+            f"numpy {numpy.__version__}")
+
+
+def record(title: str, command: str, table: str, notes: str = "") -> None:
+    """Print a result table and append it, with machine, versions and date, to BENCHMARKS.md."""
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    block = f"\n## {title}\n\n`{command}`, {stamp}; {machine()}.\n\n{table.strip()}\n"
+    if notes:
+        block += f"\n{notes.strip()}\n"
+    print(block)
+    if not BENCHMARKS.exists():
+        BENCHMARKS.write_text("# Benchmarks\n\nEvery table below was appended by the command named above it; "
+                              "re-run the command to measure again.\n")
+    with open(BENCHMARKS, "a", encoding="utf-8") as fh:
+        fh.write(block)

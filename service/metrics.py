@@ -1,0 +1,110 @@
+"""Prometheus metrics at /metrics, correct across several gunicorn workers.
+
+With several workers each process writes its samples to memory-mapped files
+in ``PROMETHEUS_MULTIPROC_DIR`` (gunicorn.conf.py sets a fresh one), and
+/metrics aggregates every worker's files. Without it (one process, tests) the
+default in-process registry is used.
+
+The share of articles with no topic is
+``topics_articles_without_topic_total / topics_articles_classified_total``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import multiprocess
+
+bp = Blueprint("metrics", __name__)
+
+REQUESTS = Counter("topics_http_requests_total", "HTTP requests handled.", ["endpoint", "method", "status"])
+LATENCY = Histogram("topics_http_request_duration_seconds", "Time to answer a request.", ["endpoint"],
+                    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+ARTICLES = Counter("topics_articles_classified_total", "Articles classified.")
+NO_TOPIC = Counter("topics_articles_without_topic_total", "Articles that cleared no label's threshold.")
+TOPICS = Counter("topics_topics_assigned_total", "Topics assigned to articles, per label.", ["label"])
+LENGTH = Histogram("topics_article_length_chars", "Length of classified articles (title and text), in characters.",
+                   buckets=(50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000, 1000000))
+MODEL = Gauge("topics_model_info", "The model version a worker serves (1) or served before (0).", ["version"],
+              multiprocess_mode="livemax")
+RELOADS = Counter("topics_model_reloads_total", "Successful loads of a newly published model.")
+RELOAD_FAILURES = Counter("topics_model_reload_failures_total", "Bundles refused at load or reload.")
+FEEDBACK = Counter("topics_feedback_total", "Corrections received through /v1/feedback.")
+
+
+_reported_pid: int | None = None
+
+
+def model_event(event: str, model) -> None:
+    """Record a model load, reload or refused bundle (a ModelHolder listener)."""
+    if event == "failure":
+        RELOAD_FAILURES.inc()
+        return
+    if event == "reloaded":
+        RELOADS.inc()
+    _report_model(model)
+
+
+def _report_model(model) -> None:
+    global _reported_pid
+    _reported_pid = os.getpid()
+    for sample in MODEL.collect()[0].samples:
+        MODEL.labels(version=sample.labels["version"]).set(0)
+    MODEL.labels(version=model.version).set(1)
+
+
+def record_results(articles, results) -> None:
+    """Count articles, their lengths and the topics assigned."""
+    ARTICLES.inc(len(results))
+    for article, result in zip(articles, results):
+        LENGTH.observe(len(article.text) + len(article.title or ""))
+        if not result["topics"]:
+            NO_TOPIC.inc()
+        for topic in result["topics"]:
+            TOPICS.labels(label=topic["label"]).inc()
+
+
+def _start() -> None:
+    g.metrics_started = time.perf_counter()
+    # Report the served version from each worker, not from the gunicorn
+    # master that preloaded the app (its samples would outlive a reload).
+    model = current_app.extensions["topics"].model
+    if _reported_pid != os.getpid() and model is not None:
+        _report_model(model)
+
+
+def _finish(response):
+    endpoint = request.endpoint or "unmatched"
+    REQUESTS.labels(endpoint=endpoint, method=request.method, status=str(response.status_code)).inc()
+    LATENCY.labels(endpoint=endpoint).observe(time.perf_counter() - g.get("metrics_started", time.perf_counter()))
+    return response
+
+
+@bp.get("/metrics")
+def metrics():
+    """Expose every worker's metrics in the Prometheus text format."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        data = generate_latest(registry)
+    else:
+        data = generate_latest()
+    return Response(data, mimetype=CONTENT_TYPE_LATEST.split(";")[0], headers={"Cache-Control": "no-store"})
+
+
+def init_app(app: Flask) -> None:
+    """Time and count every request, and follow model loads."""
+    app.before_request(_start)
+    app.after_request(_finish)
+    app.register_blueprint(bp)
+    app.extensions["topics"].listeners.append(model_event)
+
+
+def mark_process_dead(pid: int) -> None:
+    """Drop a dead worker's live gauges (gunicorn's child_exit hook)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(pid)
+

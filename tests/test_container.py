@@ -1,0 +1,123 @@
+"""The Docker image and docker-compose.yml, for real: build, serve, retrain, hot reload, confinement.
+
+Needs a Docker engine with compose v2; `.ci/run` provides one (and a local base
+image in BASE_IMAGE). Elsewhere these tests skip, saying why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, SEED_ARTICLE, make_documents, write_jsonl
+
+pytestmark = pytest.mark.container
+
+
+def _docker_ready() -> str | None:
+    if shutil.which("docker") is None:
+        return "the docker client is not installed"
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        return "no Docker engine is running (run `eval \"$(../shared/tools/container-host.sh start)\"`)"
+    if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0:
+        return "docker compose v2 is not installed"
+    return None
+
+
+_reason = _docker_ready()
+if _reason:
+    pytest.skip(f"container tests need Docker: {_reason}", allow_module_level=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stack:
+    def __init__(self, env: dict, port: int):
+        self.env = env
+        self.url = f"http://127.0.0.1:{port}"
+
+    def compose(self, *args: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
+        result = subprocess.run(["docker", "compose", *args], cwd=ROOT, env=self.env, capture_output=True,
+                                text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"docker compose {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def request(self, path: str, body: bytes | None = None, content_type: str = "application/json") -> dict:
+        req = urllib.request.Request(self.url + path, data=body, headers={"Content-Type": content_type})
+        with urllib.request.urlopen(req, timeout=10) as response:
+            return json.loads(response.read())
+
+    def exec(self, command: str) -> subprocess.CompletedProcess:
+        return self.compose("exec", "-T", "api", "sh", "-c", command, check=False)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    image = "news-topics:test"
+    base = os.environ.get("BASE_IMAGE", "python:3.11-slim")
+    build = subprocess.run(["docker", "build", "-t", image, "--build-arg", f"BASE_IMAGE={base}", "."],
+                           cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    data = tmp_path_factory.mktemp("data")
+    write_jsonl(data / "small.jsonl", make_documents())
+    data.chmod(0o755)
+    port = _free_port()
+    env = {**os.environ, "TOPICS_IMAGE": image, "TOPICS_PUBLISH": f"127.0.0.1:{port}", "TOPICS_DATA_DIR": str(data),
+           "COMPOSE_PROJECT_NAME": f"topicstest{os.getpid()}"}
+    stack = Stack(env, port)
+    try:
+        stack.compose("up", "-d", "--wait", "api")
+        yield stack
+    finally:
+        logs = stack.compose("logs", "--no-color", "api", check=False)
+        (ROOT / "test-artifacts").mkdir(exist_ok=True)
+        (ROOT / "test-artifacts" / "container-api.log").write_text(logs.stdout + logs.stderr)
+        stack.compose("down", "-v", "--remove-orphans", check=False)
+
+
+@pytest.mark.skipif(not SEED_ARTICLE.is_file(), reason=f"{SEED_ARTICLE} is absent (it lives in ../shared)")
+def test_classifies_the_seed_article(stack):
+    result = stack.request("/v1/classify", SEED_ARTICLE.read_bytes(), "text/plain; charset=utf-8")
+    assert {"diplomacy", "security", "trade"} <= {t["label"] for t in result["topics"]}
+
+
+def test_runs_as_non_root_on_a_read_only_root(stack):
+    status = stack.exec("grep ^Uid: /proc/1/status").stdout.split()
+    assert status[0] == "Uid:" and all(uid != "0" for uid in status[1:]), status
+    assert stack.exec("touch /app/probe").returncode != 0
+    assert stack.exec("touch /opt/venv/probe").returncode != 0
+    assert stack.exec("touch /etc/probe").returncode != 0
+    assert stack.exec("touch /tmp/probe && rm /tmp/probe").returncode == 0
+    assert stack.exec("touch /models/probe && rm /models/probe").returncode == 0
+
+
+def test_trainer_retrains_and_api_reloads_without_restart(stack):
+    before = stack.request("/v1/model")["version"]
+    started = subprocess.run(["docker", "inspect", "-f", "{{.State.StartedAt}} {{.RestartCount}}",
+                              stack.compose("ps", "-q", "api").stdout.strip()], capture_output=True, text=True).stdout
+    stack.compose("--profile", "train", "run", "--rm", "trainer", "--data", "/data/small.jsonl", "--min-df", "1",
+                  "--quiet")
+    deadline = time.monotonic() + 60
+    version = before
+    while version == before and time.monotonic() < deadline:
+        time.sleep(0.5)
+        version = stack.request("/v1/model")["version"]
+    assert version != before
+    assert set(stack.request("/v1/labels")["labels"][0]) >= {"label", "threshold"}
+    assert [entry["label"] for entry in stack.request("/v1/labels")["labels"]] == ["markets", "sport", "weather"]
+    after = subprocess.run(["docker", "inspect", "-f", "{{.State.StartedAt}} {{.RestartCount}}",
+                            stack.compose("ps", "-q", "api").stdout.strip()], capture_output=True, text=True).stdout
+    assert after == started  # same container, never restarted
