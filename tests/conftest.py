@@ -105,3 +105,82 @@ def seed_client(seed_models):
     from service import create_app
 
     return create_app({"TESTING": True, "TOPICS_MODEL_DIR": str(seed_models)}).test_client()
+
+
+class Server:
+    """A gunicorn process serving the app on a free loopback port."""
+
+    def __init__(self, process, url, log_path):
+        self.process, self.url, self.log_path = process, url, log_path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method: str, url: str, body: bytes | None = None, headers: dict | None = None, timeout: float = 10):
+    """Send one request; return (status, headers, parsed JSON or text)."""
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            status, hdrs, data = r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        status, hdrs, data = e.code, dict(e.headers), e.read()
+    try:
+        return status, hdrs, json.loads(data)
+    except ValueError:
+        return status, hdrs, data.decode("utf-8", "replace")
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    """Start gunicorn with gunicorn.conf.py; stop every server started when the test ends."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    started = []
+
+    def start(model_dir: Path, workers: int = 2, threads: int = 2, **env) -> Server:
+        port = free_port()
+        log_path = tmp_path / f"gunicorn-{port}.log"
+        environ = {**os.environ, "TOPICS_MODEL_DIR": str(model_dir), "TOPICS_BIND": f"127.0.0.1:{port}",
+                   "TOPICS_WORKERS": str(workers), "TOPICS_THREADS": str(threads),
+                   "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"metrics-{port}"), **env}
+        log = open(log_path, "wb")
+        process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")],
+                                   cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        server = Server(process, f"http://127.0.0.1:{port}", log_path)
+        started.append(server)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"gunicorn exited early:\n{server.log()}")
+            try:
+                if http("GET", server.url + "/healthz", timeout=1)[0] == 200:
+                    return server
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"gunicorn did not answer within 30 s:\n{server.log()}")
+
+    yield start
+    for server in started:
+        if server.process.poll() is None:
+            server.process.terminate()
+            try:
+                server.process.wait(timeout=20)
+            except Exception:
+                server.process.kill()

@@ -1,0 +1,78 @@
+"""Prometheus metrics, in one process and aggregated across gunicorn workers; JSON request logs."""
+
+from __future__ import annotations
+
+import json
+import re
+import logging
+
+from tests.conftest import http
+
+
+def _sample(text: str, name: str, **labels) -> float:
+    """Return the value of one sample in Prometheus text format (0 when absent)."""
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    pattern = re.compile(rf"^{re.escape(name)}(\{{([^}}]*)\}})? (\S+)$")
+    total = 0.0
+    for line in text.splitlines():
+        match = pattern.match(line)
+        if match and all(part in (match.group(2) or "") for part in want.split(",") if part):
+            total += float(match.group(3))
+    return total
+
+
+def test_metrics_count_requests_articles_and_topics(client):
+    before = client.get("/metrics").get_data(as_text=True)
+    client.post("/v1/classify", json={"text": "striker goal penalty"})
+    client.post("/v1/classify/batch", json={"articles": [{"text": "shares bond yields"}, {"text": "zzz"}]})
+    client.post("/v1/classify", json={"text": ""})
+    text = client.get("/metrics").get_data(as_text=True)
+
+    def delta(name, **labels):
+        return _sample(text, name, **labels) - _sample(before, name, **labels)
+
+    assert delta("topics_articles_classified_total") == 3
+    assert delta("topics_articles_without_topic_total") == 1
+    assert delta("topics_topics_assigned_total", label="sport") == 1
+    assert delta("topics_http_requests_total", endpoint="api.classify", status="200") == 1
+    assert delta("topics_http_requests_total", endpoint="api.classify", status="422") == 1
+    assert delta("topics_http_request_duration_seconds_count", endpoint="api.classify_batch") == 1
+    assert delta("topics_article_length_chars_count") == 3
+    version = client.get("/v1/model").get_json()["version"]
+    assert _sample(text, "topics_model_info", version=version) == 1
+
+
+def test_metrics_across_two_gunicorn_workers(start_server, models_dir):
+    server = start_server(models_dir, workers=2, threads=1)
+    n = 40
+    pids = set()
+    for i in range(n):
+        status, headers, _ = http("POST", server.url + "/v1/classify", json.dumps({"text": f"goal {i}"}).encode(),
+                                  {"Content-Type": "application/json", "Connection": "close"})
+        assert status == 200
+    text = http("GET", server.url + "/metrics")[2]
+    assert _sample(text, "topics_articles_classified_total") == n
+    assert _sample(text, "topics_http_requests_total", endpoint="api.classify", status="200") == n
+    # Both workers answered some of the requests, and /metrics added up their counts.
+    for line in server.log().splitlines():
+        if '"path": "/v1/classify"' in line:
+            pids.add(json.loads(line).get("pid"))
+    assert len(pids) == 2, pids
+
+
+def test_one_json_log_line_per_request_without_text(client, caplog):
+    with caplog.at_level(logging.INFO, logger="service.request"):
+        client.post("/v1/classify/batch", json={"articles": [{"text": "secret scoop one"}, {"text": "two"}]},
+                    headers={"X-Request-ID": "req-42"})
+    (record,) = [r for r in caplog.records if r.name == "service.request"]
+    fields = record.fields
+    assert fields["request_id"] == "req-42" and fields["status"] == 200 and fields["articles"] == 2
+    assert fields["model_version"] and fields["duration_ms"] >= 0 and fields["path"] == "/v1/classify/batch"
+    assert "secret scoop" not in caplog.text and "body" not in fields
+
+
+def test_article_text_logged_only_when_asked(app, client, caplog):
+    app.config["TOPICS_LOG_TEXT"] = True
+    with caplog.at_level(logging.INFO, logger="service.request"):
+        client.post("/v1/classify", json={"text": "secret scoop"})
+    assert "secret scoop" in caplog.records[-1].fields["body"]
