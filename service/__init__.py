@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from flask import Flask, current_app, g, request
 
-from service import admin, api, auth, config, errors, feedback, health, logs, metrics
+from service import admin, api, auth, config, errors, feedback, health, logs, metrics, openapi, web
 from service.model import ModelHolder
 
 SECURITY_HEADERS = {
@@ -48,6 +48,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(feedback.bp)
+    app.register_blueprint(openapi.bp)
+    app.register_blueprint(web.bp)
     if auth.has_admin_key(app):
         app.register_blueprint(admin.bp)
     return app

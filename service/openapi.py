@@ -1,0 +1,250 @@
+"""The OpenAPI 3.1 description of the service, served at /openapi.json.
+
+Tests validate this document and check real responses against its schemas,
+so it cannot drift from what the service does.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app
+
+bp = Blueprint("openapi", __name__)
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict, description: str, example: dict | None = None) -> dict:
+    content = {"schema": schema}
+    if example is not None:
+        content["example"] = example
+    return {"description": description, "content": {"application/json": content}}
+
+
+def _problem(description: str) -> dict:
+    return {"description": description, "content": {"application/problem+json": {"schema": _ref("Problem")}}}
+
+
+PROBLEMS = {
+    "400": _problem("Malformed JSON, duplicate keys or a body that is not UTF-8 (`/problems/malformed-json`)."),
+    "401": _problem("API keys are configured and none, or an invalid one, was sent (`/problems/unauthorized`)."),
+    "403": _problem("The key lacks the scope this endpoint needs (`/problems/forbidden`)."),
+    "413": _problem("The body is larger than this endpoint's limit (`/problems/payload-too-large`)."),
+    "415": _problem("The Content-Type is not one this endpoint reads (`/problems/unsupported-media-type`)."),
+    "422": _problem("A field is missing, empty, of the wrong type or out of range, or unknown "
+                    "(`/problems/invalid-field`; `field` names it)."),
+    "503": _problem("No model is loaded yet (`/problems/model-not-ready`)."),
+}
+
+ARTICLE_EXAMPLE = {"id": "wire-0412", "title": "Ministers agree to cut steel tariffs",
+                   "text": "Trade ministers from both countries agreed on Tuesday to phase out duties on steel..."}
+
+OPTIONS = {
+    "top_k": {"type": "integer", "minimum": 1,
+              "description": "Return only the k best labels in `scores` (and at most k topics)."},
+    "threshold": {"type": "number", "minimum": 0, "maximum": 1,
+                  "description": "One threshold for every label, instead of the tuned per-label thresholds."},
+    "explain": {"type": "boolean", "default": False,
+                "description": "Add, for each returned topic, the article's terms that raised its score most."},
+}
+
+SCHEMAS = {
+    "Article": {
+        "type": "object", "required": ["text"], "additionalProperties": False,
+        "properties": {
+            "text": {"type": "string", "minLength": 1, "description": "The article body (or a headline)."},
+            "title": {"type": ["string", "null"], "description": "The headline; weighted like in training."},
+            "id": {"type": ["string", "integer", "null"], "description": "Echoed back in the result."},
+        },
+    },
+    "Topic": {
+        "type": "object", "required": ["label", "score"], "additionalProperties": False,
+        "properties": {"label": {"type": "string"}, "score": {"type": "number", "minimum": 0, "maximum": 1}},
+    },
+    "Term": {
+        "type": "object", "required": ["term", "weight"], "additionalProperties": False,
+        "properties": {"term": {"type": "string"}, "weight": {"type": "number", "exclusiveMinimum": 0}},
+    },
+    "ModelRef": {
+        "type": "object", "required": ["version"], "additionalProperties": False,
+        "properties": {"version": {"type": "string"}},
+    },
+    "ClassifyResult": {
+        "type": "object", "required": ["id", "topics", "scores", "model"], "additionalProperties": False,
+        "properties": {
+            "id": {"type": ["string", "integer", "null"]},
+            "topics": {"type": "array", "items": _ref("Topic"),
+                       "description": "Labels at or above their threshold, best first; may be empty."},
+            "scores": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1},
+                       "description": "Every label's probability (or the top_k best), best first."},
+            "model": _ref("ModelRef"),
+            "explanation": {"type": "object", "additionalProperties": {"type": "array", "items": _ref("Term")},
+                            "description": "Per returned topic: terms with tf-idf value x coefficient."},
+        },
+    },
+    "BatchRequest": {
+        "type": "object", "required": ["articles"], "additionalProperties": False,
+        "properties": {"articles": {"type": "array", "minItems": 1, "items": _ref("Article"),
+                                    "description": "At most TOPICS_MAX_BATCH_ARTICLES articles."}, **OPTIONS},
+    },
+    "BatchResult": {
+        "type": "object", "required": ["results", "model"], "additionalProperties": False,
+        "properties": {"results": {"type": "array", "items": _ref("ClassifyResult")}, "model": _ref("ModelRef")},
+    },
+    "Label": {
+        "type": "object", "required": ["label", "description", "threshold", "training_count"],
+        "additionalProperties": False,
+        "properties": {"label": {"type": "string"}, "description": {"type": "string"},
+                       "threshold": {"type": "number"}, "training_count": {"type": ["integer", "null"]}},
+    },
+    "Labels": {
+        "type": "object", "required": ["labels", "model"], "additionalProperties": False,
+        "properties": {"labels": {"type": "array", "items": _ref("Label")},
+                       "none_count": {"type": ["integer", "null"]}, "model": _ref("ModelRef")},
+    },
+    "ModelInfo": {
+        "type": "object", "required": ["manifest", "version", "status"], "additionalProperties": False,
+        "properties": {
+            "version": {"type": "string"},
+            "manifest": {"type": "object", "required": ["version", "labels", "thresholds", "metrics", "data",
+                                                        "versions", "created_at", "files"],
+                         "description": "The bundle's manifest.json."},
+            "status": {"type": "object", "required": ["ready", "version", "last_reload_error"],
+                       "properties": {"ready": {"type": "boolean"}, "version": {"type": ["string", "null"]},
+                                      "loaded_at": {"type": ["string", "null"]},
+                                      "fast_path": {"type": "boolean"}, "reloads": {"type": "integer"},
+                                      "reload_failures": {"type": "integer"},
+                                      "last_reload_error": {"type": ["object", "null"]}}},
+        },
+    },
+    "FeedbackRequest": {
+        "type": "object", "required": ["labels"], "additionalProperties": False,
+        "properties": {"text": {"type": "string", "minLength": 1}, "title": {"type": ["string", "null"]},
+                       "id": {"type": ["string", "integer"]},
+                       "labels": {"type": "array", "items": {"type": "string"},
+                                  "description": "The labels the article should have ([] for none of them)."}},
+        "description": "Either `text` (a new example) or `id` (relabel that document of your training data).",
+    },
+    "FeedbackResult": {
+        "type": "object", "required": ["status", "labels"], "additionalProperties": False,
+        "properties": {"status": {"const": "recorded"}, "labels": {"type": "array", "items": {"type": "string"}},
+                       "id": {"type": ["string", "integer", "null"]}},
+    },
+    "Health": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
+    "Ready": {"type": "object", "required": ["status", "model"],
+              "properties": {"status": {"const": "ready"}, "model": _ref("ModelRef")}},
+    "Reload": {"type": "object", "required": ["changed", "version", "previous"],
+               "properties": {"changed": {"type": "boolean"}, "version": {"type": "string"},
+                              "previous": {"type": ["string", "null"]}}},
+    "Rollback": {"type": "object", "required": ["version", "previous"],
+                 "properties": {"version": {"type": "string"}, "previous": {"type": ["string", "null"]}}},
+    "Problem": {
+        "type": "object", "required": ["type", "title", "status", "detail"],
+        "description": "RFC 9457 problem details.",
+        "properties": {"type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                       "detail": {"type": "string"}, "instance": {"type": "string"},
+                       "field": {"type": "string", "description": "The offending field, e.g. `articles[3].text`."},
+                       "request_id": {"type": "string"}},
+    },
+}
+# A single-article request: the article's fields plus the options.
+SCHEMAS["ClassifyRequest"] = {
+    "type": "object", "required": ["text"], "additionalProperties": False,
+    "properties": {**SCHEMAS["Article"]["properties"], **OPTIONS},
+}
+
+QUERY_OPTIONS = [
+    {"name": name, "in": "query", "required": False, "schema": schema, "description": schema["description"]}
+    for name, schema in OPTIONS.items()
+]
+SECURITY = [{"bearer": []}, {}]
+
+
+def _op(summary: str, description: str, responses: dict, request: dict | None = None, errors=(),
+        parameters: list | None = None, tag: str = "classification", secured: bool = True) -> dict:
+    operation = {"summary": summary, "description": description, "tags": [tag],
+                 "responses": {**responses, **{code: PROBLEMS[code] for code in errors}}}
+    if request:
+        operation["requestBody"] = request
+    if parameters:
+        operation["parameters"] = parameters
+    if secured:
+        operation["security"] = SECURITY
+    return operation
+
+
+def build_spec(admin: bool = True) -> dict:
+    """Return the OpenAPI document; admin paths only when admin endpoints are enabled."""
+    classify_body = {"required": True, "content": {
+        "application/json": {"schema": _ref("ClassifyRequest"), "example": {**ARTICLE_EXAMPLE, "explain": True}},
+        "text/plain": {"schema": {"type": "string", "minLength": 1},
+                       "example": "Trade ministers agreed on Tuesday to phase out duties on steel..."}}}
+    paths = {
+        "/v1/classify": {"post": _op(
+            "Classify one article",
+            "Send JSON, or the article as a text/plain body. Options come from the JSON body or the query "
+            "string (the body wins). An article that clears no threshold gets an empty `topics` list.",
+            {"200": _json(_ref("ClassifyResult"), "The article's topics and scores.")},
+            classify_body, ("400", "401", "403", "413", "415", "422", "503"), QUERY_OPTIONS)},
+        "/v1/classify/batch": {"post": _op(
+            "Classify many articles", "Results keep the input order; one model version answers the whole batch.",
+            {"200": _json(_ref("BatchResult"), "One result per article, in order.")},
+            {"required": True, "content": {"application/json": {"schema": _ref("BatchRequest"), "example": {
+                "articles": [ARTICLE_EXAMPLE, {"id": 2, "text": "Storm floods coastal towns"}], "top_k": 3}}}},
+            ("400", "401", "403", "413", "415", "422", "503"), QUERY_OPTIONS)},
+        "/v1/labels": {"get": _op("List the labels", "Scope notes, tuned thresholds and training counts.",
+                                  {"200": _json(_ref("Labels"), "The model's labels.")}, errors=("401", "403", "503"),
+                                  tag="model")},
+        "/v1/model": {"get": _op("Describe the loaded model",
+                                 "The bundle's manifest (version, metrics, data fingerprint, library versions) "
+                                 "and the reload status, including the last refused bundle.",
+                                 {"200": _json(_ref("ModelInfo"), "Manifest and status.")},
+                                 errors=("401", "403", "503"), tag="model")},
+        "/v1/feedback": {"post": _op(
+            "Correct the labels of an article",
+            "Appends the correction to the feedback file (TOPICS_FEEDBACK_DIR); retrain with "
+            "`python -m training.train --data seeds/ feedback/` to fold it in.",
+            {"201": _json(_ref("FeedbackResult"), "Recorded."),
+             "507": _problem("The feedback file reached TOPICS_FEEDBACK_MAX_BYTES (`/problems/storage-full`).")},
+            {"required": True, "content": {"application/json": {"schema": _ref("FeedbackRequest"),
+                                                                 "example": {**ARTICLE_EXAMPLE,
+                                                                             "labels": ["trade"]}}}},
+            ("400", "401", "403", "413", "415", "422", "503"), tag="feedback")},
+        "/healthz": {"get": _op("Liveness", "The process is up.", {"200": _json(_ref("Health"), "Alive.")},
+                                tag="operations", secured=False)},
+        "/readyz": {"get": _op("Readiness", "A model is loaded and passed its smoke prediction.",
+                               {"200": _json(_ref("Ready"), "Ready."), "503": PROBLEMS["503"]},
+                               tag="operations", secured=False)},
+        "/metrics": {"get": _op("Prometheus metrics", "Text exposition format, summed over all workers.",
+                                {"200": {"description": "Metrics.", "content": {"text/plain": {
+                                    "schema": {"type": "string"}}}}}, tag="operations", secured=False)},
+    }
+    if admin:
+        paths["/v1/model/reload"] = {"post": _op(
+            "Reload the published model now", "Needs an `admin` key. Exists only when one is configured.",
+            {"200": _json(_ref("Reload"), "Reloaded (or unchanged).")}, errors=("401", "403", "503"), tag="admin")}
+        paths["/v1/model/rollback"] = {"post": _op(
+            "Roll back to the previous version", "Needs an `admin` key. Points `current` at the newest older "
+            "version and loads it.", {"200": _json(_ref("Rollback"), "Rolled back."),
+                                      "409": _problem("Nothing older to roll back to, or it failed verification.")},
+            errors=("401", "403"), tag="admin")}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "News topics", "version": "1",
+                 "description": "Label news articles with topics. Every response names the model version "
+                                "that produced it (body and `X-Model-Version` header); every error is an "
+                                "RFC 9457 problem."},
+        "paths": paths,
+        "components": {"schemas": SCHEMAS,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                                      "description": "Needed only when API keys are configured."}}},
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    """Serve the OpenAPI document."""
+    from service.auth import has_admin_key
+
+    return build_spec(admin=has_admin_key(current_app))

@@ -1,0 +1,91 @@
+"""The demo page in a real headless Chromium: paste an article, submit, see topics, bars and highlights."""
+
+from __future__ import annotations
+
+import shutil
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if CHROMIUM is None:
+    pytest.skip("browser tests need Chromium (Debian package 'chromium'; `.ci/run` installs it)",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+ARTIFACTS = ROOT / "test-artifacts"
+ARTICLE_TITLE = "Foreign ministers agree to resume talks on missile defence and grain exports"
+ARTICLE = ("Foreign ministers from the two countries met in Ankara on Tuesday and agreed to reopen talks on a "
+           "missile defence pact, officials said, after months of diplomatic protests over a border clash. They "
+           "also discussed lifting an export ban on grain and cutting tariffs on steel imports.")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    page = browser.new_page()
+    yield page
+    failed = getattr(request.node, "rep_call", None)
+    if failed is None or failed.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    page.close()
+
+
+@pytest.fixture
+def server(start_server, seed_models):
+    return start_server(seed_models, workers=1, threads=2)
+
+
+def test_paste_submit_and_see_topics(page, server):
+    page.goto(server.url + "/")
+    page.fill("#title", ARTICLE_TITLE)
+    page.fill("#text", ARTICLE)
+    page.click("#submit")
+    page.wait_for_selector("#result:not([hidden])")
+    topics = page.locator("#topics .chip").all_inner_texts()
+    labels = {t.split()[0] for t in topics}
+    assert {"diplomacy", "trade"} <= labels, topics
+    assert page.locator(".score-row").count() == 10
+    assert page.locator("#why mark").count() > 0
+    assert page.locator("#model-version").inner_text().strip()
+    assert page.locator("#labels dt").count() == 10  # the label list with scope notes
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "demo.png"), full_page=True)
+
+
+def test_example_picker_and_no_topic(page, server):
+    page.goto(server.url + "/")
+    page.select_option("#example", label="Football (no topic)")
+    assert "header" in page.input_value("#text")
+    page.click("#submit")
+    page.wait_for_selector("#result:not([hidden])")
+    assert page.locator("#topics .chip").count() == 0
+    assert "None of the topics" in page.inner_text("#verdict")
+
+
+def test_error_is_shown_readably(page, server):
+    page.goto(server.url + "/")
+    page.fill("#text", "   ")
+    page.click("#submit")
+    assert page.locator("#error").is_visible()
+
+
+def test_docs_page_tries_an_endpoint(page, server):
+    page.goto(server.url + "/docs")
+    section = page.locator("#post--v1-classify")
+    section.wait_for()
+    section.locator("button").click()
+    section.locator("pre.output").wait_for()
+    assert section.locator("pre.output").inner_text().startswith("200")
