@@ -35,7 +35,7 @@ RELOAD_FAILURES = Counter("topics_model_reload_failures_total", "Bundles refused
 FEEDBACK = Counter("topics_feedback_total", "Corrections received through /v1/feedback.")
 
 
-_reported_pid: int | None = None
+_reported: tuple[int, str] | None = None  # (process, version) last reported
 
 
 def model_event(event: str, model) -> None:
@@ -49,8 +49,8 @@ def model_event(event: str, model) -> None:
 
 
 def _report_model(model) -> None:
-    global _reported_pid
-    _reported_pid = os.getpid()
+    global _reported
+    _reported = (os.getpid(), model.version)
     for sample in MODEL.collect()[0].samples:
         MODEL.labels(version=sample.labels["version"]).set(0)
     MODEL.labels(version=model.version).set(1)
@@ -72,7 +72,7 @@ def _start() -> None:
     # Report the served version from each worker, not from the gunicorn
     # master that preloaded the app (its samples would outlive a reload).
     model = current_app.extensions["topics"].model
-    if _reported_pid != os.getpid() and model is not None:
+    if model is not None and _reported != (os.getpid(), model.version):
         _report_model(model)
 
 

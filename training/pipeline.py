@@ -14,6 +14,8 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 # prediction path (training/fastpath.py) must tokenize exactly the same way.
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 RANDOM_STATE = 0
+DEFAULT_C_SINGLE_LABEL = 30.0
+DEFAULT_C_MULTILABEL = 5.0
 
 
 @dataclass(frozen=True)
@@ -21,10 +23,13 @@ class Hyperparameters:
     """The options that shape the model; recorded in every bundle's manifest.
 
     The defaults were chosen by measuring on the public corpora (see
-    BENCHMARKS.md and ``python -m bench.quality``).
+    BENCHMARKS.md and ``python -m bench.quality``). ``C=None`` picks the
+    regularization by the kind of corpus: 30 for single-label corpora (one
+    multinomial model), 5 for multi-label ones (one binary model per label,
+    where weaker regularization overfits the rare labels).
     """
 
-    C: float = 30.0
+    C: float | None = None
     ngram_max: int = 2
     min_df: int = 2
     max_df: float = 1.0
@@ -32,7 +37,7 @@ class Hyperparameters:
     sublinear_tf: bool = True
     title_weight: int = 2
     char_ngrams: bool = False
-    class_weight: str | None = None
+    class_weight: str | None = "balanced"
 
     def to_dict(self) -> dict:
         """Return the options as a plain dict."""
@@ -44,9 +49,15 @@ class Hyperparameters:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
+    def resolved_C(self, multilabel: bool) -> float:
+        """Return C, filling in the default for this kind of corpus."""
+        if self.C is not None:
+            return self.C
+        return DEFAULT_C_MULTILABEL if multilabel else DEFAULT_C_SINGLE_LABEL
+
     def validate(self) -> None:
         """Raise ValueError naming the first option out of range."""
-        if not self.C > 0:
+        if self.C is not None and not self.C > 0:
             raise ValueError(f"C must be positive, got {self.C}")
         if self.ngram_max < 1 or self.ngram_max > 3:
             raise ValueError(f"ngram_max must be 1, 2 or 3, got {self.ngram_max}")
@@ -95,11 +106,12 @@ def build_pipeline(params: Hyperparameters, multilabel: bool, n_documents: int |
     if multilabel:
         clf = OneVsRestClassifier(
             LogisticRegression(
-                C=params.C, solver="liblinear", class_weight=params.class_weight, random_state=RANDOM_STATE
+                C=params.resolved_C(True), solver="liblinear", class_weight=params.class_weight,
+                random_state=RANDOM_STATE,
             )
         )
     else:
         clf = LogisticRegression(
-            C=params.C, max_iter=2000, class_weight=params.class_weight, random_state=RANDOM_STATE
+            C=params.resolved_C(False), max_iter=2000, class_weight=params.class_weight, random_state=RANDOM_STATE
         )
     return Pipeline([("vect", vect), ("clf", clf)])

@@ -237,6 +237,7 @@ def train(options: TrainOptions) -> Path:
         with progress.stage("searching"):
             params, search_table = grid_search(options, train_docs, labels, multilabel, progress)
             progress.say(f"  best: C={params.C} ngram_max={params.ngram_max} title_weight={params.title_weight}")
+    params = replace(params, C=params.resolved_C(multilabel))  # record the C actually used
     with progress.stage("tuning thresholds"):
         oof, fold_scores = out_of_fold(params, train_docs, labels, multilabel, options.folds, options.seed, progress)
         thresholds = tune_thresholds(_label_matrix(train_docs, labels), oof)
@@ -346,14 +347,16 @@ def _parser() -> argparse.ArgumentParser:
     io.add_argument("--id-column", default="id", help="CSV column holding the document id (optional)")
     io.add_argument("--label-separator", default="|", help="separates several labels in one CSV cell")
     model = p.add_argument_group("model")
-    model.add_argument("--C", type=float, default=defaults.C, help="inverse regularization strength")
+    model.add_argument("--C", type=float, default=defaults.C,
+                       help="inverse regularization strength (default: 30 single-label, 5 multi-label)")
     model.add_argument("--ngram-max", type=int, default=defaults.ngram_max, help="longest word n-gram")
     model.add_argument("--min-df", type=int, default=defaults.min_df, help="drop terms in fewer documents")
     model.add_argument("--max-df", type=float, default=defaults.max_df, help="drop terms in a larger share")
     model.add_argument("--max-features", type=int, default=defaults.max_features, help="keep the most frequent terms")
     model.add_argument("--title-weight", type=int, default=defaults.title_weight, help="times the title is counted")
     model.add_argument("--char-ngrams", action="store_true", help="add character 2-5-grams (slower, no fast path)")
-    model.add_argument("--class-weight", choices=["balanced"], default=None, help="reweight rare labels")
+    model.add_argument("--class-weight", choices=["balanced", "none"], default=defaults.class_weight,
+                       help="'balanced' reweights rare labels up")
     model.add_argument("--no-sublinear-tf", action="store_true", help="use raw term counts")
     model.add_argument("--search", action="store_true", help=f"cross-validate the grid {SEARCH_GRID} first")
     run = p.add_argument_group("run")
@@ -379,7 +382,8 @@ def options_from_args(argv: Sequence[str] | None = None) -> TrainOptions:
                            id=args.id_column, split=args.split_field or "split", separator=args.label_separator),
         params=Hyperparameters(C=args.C, ngram_max=args.ngram_max, min_df=args.min_df, max_df=args.max_df,
                                max_features=args.max_features, title_weight=args.title_weight,
-                               char_ngrams=args.char_ngrams, class_weight=args.class_weight,
+                               char_ngrams=args.char_ngrams,
+                               class_weight=None if args.class_weight == "none" else args.class_weight,
                                sublinear_tf=not args.no_sublinear_tf),
     )
 
