@@ -46,5 +46,13 @@ bench: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak
 
+# Known vulnerabilities in the pinned dependencies (pip-audit, in its own
+# environment). Fails on a vulnerable pin; where the vulnerability service
+# cannot be reached, pip-audit lists the packages it could not audit.
+audit:
+	test -x .venv-audit/bin/pip-audit || ($(PYTHON) -m venv .venv-audit && \
+	  .venv-audit/bin/python -m pip install --quiet pip-audit==2.10.1)
+	.venv-audit/bin/pip-audit --requirement requirements.txt --no-deps --disable-pip --progress-spinner off
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .venv-audit .pytest_cache
