@@ -1,0 +1,169 @@
+"""In-process prediction speed: the service's fast path vs. the scikit-learn pipeline, fastText and the floor.
+
+    python -m bench.speed [--articles 3000] [--repeats 3]
+
+Articles: a fixed-seed sample of the public corpora in a realistic mix of
+lengths (headlines, Reuters briefs, BBC articles, Usenet posts cut at 1,000
+words). The model is the default one (seeds/), and fastText is trained on the
+same seed documents. Everything runs on one core (BLAS limited to one thread).
+"Floor" is Python's own ``lower()`` plus the same token regex, with no
+counting and no model: the cost no Python tokenizer can avoid.
+
+Single-article latency is measured per article (median and p99 over the
+sample); batch throughput runs the whole sample through in batches of 1,000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from bench.common import WORK, read_records, record, require_corpora
+from training.corpus import compose_text, read_corpus
+from training.model import TopicModel
+from training.pipeline import TOKEN_PATTERN
+from training.train import TrainOptions, train
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sample_articles(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """Return (title, text) pairs: a quarter headlines, the rest real bodies of every length."""
+    rng = random.Random(seed)
+    reuters = [r for r in read_records("reuters21578") if r["text"].strip()]
+    bbc = read_records("bbc")
+    news = [r for r in read_records("20newsgroups") if r["text"].strip()]
+    out = []
+    for i in range(n):
+        kind = i % 4
+        if kind == 0:
+            r = rng.choice(bbc + reuters)
+            out.append(("", r.get("title") or r["text"][:80]))
+        elif kind == 1:
+            r = rng.choice(reuters)
+            out.append((r.get("title") or "", r["text"]))
+        elif kind == 2:
+            r = rng.choice(bbc)
+            out.append((r["title"], r["text"]))
+        else:
+            r = rng.choice(news)
+            out.append((r["title"], " ".join(r["text"].split()[:1000])))
+    return out
+
+
+def one_kb_articles(articles, n=200) -> list[str]:
+    """Texts of about 1 KB (900 to 1,100 bytes)."""
+    return [t for _, t in articles if 900 <= len(t.encode()) <= 1100][:n]
+
+
+def time_each(fn, items) -> list[float]:
+    timings = []
+    for item in items:
+        start = time.perf_counter()
+        fn(item)
+        timings.append(time.perf_counter() - start)
+    return timings
+
+
+def time_batch(fn, items, size=1000, repeats=3) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for i in range(0, len(items), size):
+            fn(items[i:i + size])
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def fasttext_peer(model: TopicModel):
+    """Train fastText on the seed documents (same data as the default model); None if not installed."""
+    try:
+        import fasttext
+    except ImportError:
+        return None
+    docs = read_corpus([ROOT / "seeds"]).documents
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
+        for d in docs:
+            labels = " ".join(f"__label__{label}" for label in d.labels) or "__label__none"
+            fh.write(f"{labels} {_ft_text(compose_text(d.title, d.text, model.title_weight))}\n")
+    ft = fasttext.train_supervised(fh.name, lr=0.5, epoch=25, wordNgrams=2, loss="ova", verbose=0, seed=0, thread=1)
+    Path(fh.name).unlink()
+    return ft
+
+
+def _ft_text(text: str) -> str:
+    return " ".join(re.findall(TOKEN_PATTERN, text.lower()))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.speed", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--articles", type=int, default=3000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    require_corpora()
+    model = TopicModel.load(train(TrainOptions(out=WORK / "speed-models", quiet=True)))
+    articles = sample_articles(args.articles)
+    docs = [compose_text(title, text, model.title_weight) for title, text in articles]
+    one_kb = one_kb_articles(articles)
+    megabytes = sum(len(d.encode()) for d in docs) / 1e6
+    pattern = re.compile(TOKEN_PATTERN)
+    ft = fasttext_peer(model)
+
+    def floor(texts):
+        for text in texts:
+            pattern.findall(text.lower())
+
+    peers = {
+        "fast path (service)": (lambda t: model.fast.predict_proba([t]), model.fast.predict_proba),
+        "scikit-learn pipeline": (lambda t: model.pipeline.predict_proba([t]), model.pipeline.predict_proba),
+        "floor: lower() + regex": (lambda t: floor([t]), floor),
+    }
+    if ft is not None:
+        # fastText's own tokenizer splits on whitespace; give it the same tokens. predict() on one
+        # string breaks under numpy 2, so call the C++ binding underneath it.
+        ft_predict = ft.f.predict
+        peers["fastText (C++)"] = (lambda t: ft_predict(_ft_text(t) + "\n", -1, 0.0, "strict"),
+                                   lambda ts: [ft_predict(_ft_text(t) + "\n", -1, 0.0, "strict") for t in ts])
+    # Agreement check before timing: the fast path must give the pipeline's probabilities.
+    np.testing.assert_allclose(model.fast.predict_proba(docs[:500]), model.pipeline.predict_proba(docs[:500]),
+                               rtol=1e-9, atol=1e-12)
+    rows = {}
+    with threadpool_limits(1):
+        for name, (single, batch) in peers.items():
+            each = time_each(single, docs)
+            kb = time_each(single, one_kb)
+            seconds = time_batch(batch, docs, repeats=args.repeats)
+            rows[name] = {"median": statistics.median(each), "p99": float(np.percentile(each, 99)),
+                          "kb_median": statistics.median(kb), "rate": len(docs) / seconds, "mbps": megabytes / seconds}
+    base = rows["scikit-learn pipeline"]
+    table = ["| prediction path | 1 KB article, median | all articles, median / p99 | batch articles/s | batch MB/s | "
+             "single 1 KB vs pipeline | batch vs pipeline |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, r in rows.items():
+        table.append(f"| {name} | {r['kb_median'] * 1e3:.3f} ms | {r['median'] * 1e3:.3f} / {r['p99'] * 1e3:.3f} ms | "
+                     f"{r['rate']:,.0f} | {r['mbps']:.2f} | {base['kb_median'] / r['kb_median']:.1f}x | "
+                     f"{r['rate'] / base['rate']:.1f}x |")
+    notes = [f"{len(docs)} articles, {megabytes:.2f} MB, median {statistics.median(len(d) for d in docs)} characters; "
+             f"{len(one_kb)} articles of about 1 KB. Model {model.version} ({len(model.labels)} labels, "
+             f"{len(model.fast.vocabulary):,} terms)."]
+    if ft is not None:
+        notes.append(f"Fast path batch throughput is {rows['fast path (service)']['rate'] / rows['fastText (C++)']['rate']:.0%} "
+                     "of fastText's.")
+    else:
+        notes.append("fastText is not installed (`pip install -r bench/requirements.txt`), so it is not in this run.")
+    record("In-process prediction speed (one core)", "python -m bench.speed", "\n".join(table),
+           " ".join(notes) + "\n\n" + __doc__.split("\n\n", 2)[2])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
