@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.loadgen import http  # noqa: F401  (re-exported for the tests)
 from training.pipeline import Hyperparameters
 from training.train import TrainOptions, train
 
@@ -123,23 +124,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def http(method: str, url: str, body: bytes | None = None, headers: dict | None = None, timeout: float = 10):
-    """Send one request; return (status, headers, parsed JSON or text)."""
-    import urllib.error
-    import urllib.request
-
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            status, hdrs, data = r.status, dict(r.headers), r.read()
-    except urllib.error.HTTPError as e:
-        status, hdrs, data = e.code, dict(e.headers), e.read()
-    try:
-        return status, hdrs, json.loads(data)
-    except ValueError:
-        return status, hdrs, data.decode("utf-8", "replace")
 
 
 @pytest.fixture

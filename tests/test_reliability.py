@@ -10,69 +10,26 @@ import sys
 import threading
 import time
 
-from tests.conftest import ROOT, http, train_into
+from bench.loadgen import JSON, Load, http, worker_pids
+from tests.conftest import ROOT, train_into
 from training import bundle
 from training.model import TopicModel
-
-JSON = {"Content-Type": "application/json"}
-
-
-def _worker_pids(master: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
-
-
-class Load:
-    """Threads that send requests until stopped (or a count/time bound), recording every outcome."""
-
-    def __init__(self, url: str, threads: int = 4, body: dict | None = None, path: str = "/v1/classify",
-                 max_requests: int = 5000, max_seconds: float = 60):
-        self.url, self.path = url, path
-        self.body = json.dumps(body or {"text": "goal striker penalty"}).encode()
-        self.results: list[tuple[int, object]] = []
-        self.stop = threading.Event()
-        self.deadline = time.monotonic() + max_seconds
-        self.max_requests = max_requests
-        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
-
-    def _run(self):
-        while not self.stop.is_set() and time.monotonic() < self.deadline and len(self.results) < self.max_requests:
-            try:
-                status, _, body = http("POST", self.url + self.path, self.body, JSON, timeout=30)
-            except Exception as exc:  # connection reset, bad status line: a failed request, counted
-                status, body = 0, f"{type(exc).__name__}: {exc}"
-            self.results.append((status, body))
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join(timeout=60)
-
-    @property
-    def failed(self):
-        return [r for r in self.results if r[0] != 200]
-
 
 def test_sigkill_of_a_worker_under_load(start_server, models_dir):
     server = start_server(models_dir, workers=2, threads=2)
     with Load(server.url, threads=4) as load:
         time.sleep(1.0)
-        victim = _worker_pids(server.process.pid)[0]
+        victim = worker_pids(server.process.pid)[0]
         os.kill(victim, signal.SIGKILL)
         time.sleep(2.0)
-    replaced = _worker_pids(server.process.pid)
+    replaced = worker_pids(server.process.pid)
     assert victim not in replaced and len(replaced) == 2
     print(f"\nSIGKILL: {len(load.results)} requests, {len(load.failed)} failed")
     # At most the requests in flight on that worker may fail. A gthread worker
     # accepts connections ahead of its threads, so that is at most one per
     # client connection (4), never a request sent after the kill.
     assert len(load.failed) <= 4, load.failed[:5]
-    assert all(status == 0 for status, _ in load.failed)  # lost connections, never an error answer
+    assert all(status == 0 for status, _, _ in load.failed)  # lost connections, never an error answer
     assert len(load.results) > 50
 
 
@@ -108,7 +65,7 @@ def test_hot_reload_under_load_never_fails_or_mixes_versions(start_server, model
             time.sleep(1.0)
     assert load.failed == []
     versions_seen = set()
-    for _, result in load.results:
+    for _, result, _ in load.results:
         batch_versions = {r["model"]["version"] for r in result["results"]}
         assert len(batch_versions) == 1, batch_versions  # one batch, one model
         assert batch_versions <= published
@@ -129,7 +86,7 @@ def test_corrupt_bundle_under_load_keeps_the_old_model(start_server, models_dir)
         bundle.point_current(models_dir, bad.name)
         time.sleep(2.0)
     assert load.failed == []
-    assert {r[1]["model"]["version"] for r in load.results} == {good}
+    assert {body["model"]["version"] for _, body, _ in load.results} == {good}
     status = http("GET", server.url + "/v1/model")[2]["status"]
     assert status["version"] == good and bad.name in status["last_reload_error"]["path"]
 

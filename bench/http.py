@@ -1,0 +1,161 @@
+"""HTTP throughput and latency under gunicorn, with wrk on loopback, and memory per worker.
+
+    python -m bench.http [--seconds 10]
+
+Runs the default model with the project's gunicorn.conf.py (2 workers x 2
+threads unless TOPICS_WORKERS/TOPICS_THREADS say otherwise) on 127.0.0.1 and
+drives it with wrk: single-article classify at 1, 8 and 64 connections, the
+batch endpoint (100 articles per request) at 8, and /healthz at 8 as the
+framework's ceiling. Then it starts 1 and 4 workers with and without
+preload_app and reads each process's memory (RSS, PSS, private) from
+/proc/<pid>/smaps_rollup. wrk shares the machine's cores with the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from bench.common import WORK, read_records, record, require_corpora
+from training.train import TrainOptions, train
+
+ROOT = Path(__file__).resolve().parent.parent
+LUA = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = io.open("{body}"):read("*a")
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(models: Path, workers: int, threads: int, preload: bool) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "TOPICS_MODEL_DIR": str(models), "TOPICS_BIND": f"127.0.0.1:{port}",
+           "TOPICS_WORKERS": str(workers), "TOPICS_THREADS": str(threads), "TOPICS_PRELOAD": str(preload).lower(),
+           "TOPICS_LOG_LEVEL": "warning"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(url + "/readyz", timeout=1).read()
+            return process, url
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("gunicorn did not become ready")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def wrk(url: str, connections: int, seconds: int, body_file: Path | None = None) -> dict:
+    cmd = ["wrk", "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{seconds}s", "--latency", url]
+    if body_file is not None:
+        script = body_file.with_suffix(".lua")
+        script.write_text(LUA.format(body=body_file))
+        cmd[1:1] = ["-s", str(script)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    latency = {}
+    for pct in ("50", "99"):
+        value, unit = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out).groups()
+        latency[pct] = float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+    return {"rate": rate, "p50": latency["50"], "p99": latency["99"], "errors": int(non2xx.group(1)) if non2xx else 0}
+
+
+def memory(master: int) -> list[dict]:
+    """Return RSS, PSS and private memory (MiB) of the master and each worker."""
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True).stdout
+    rows = []
+    for pid in [master] + [int(p) for p in out.split()]:
+        fields = {}
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+            name, value = line.split(":")[0], line.split()[1]
+            fields[name] = int(value) / 1024
+        rows.append({"pid": pid, "rss": fields["Rss"], "pss": fields["Pss"],
+                     "private": fields["Private_Clean"] + fields["Private_Dirty"]})
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.http", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args(argv)
+    require_corpora()
+    if shutil.which("wrk") is None:
+        raise SystemExit("benchmark needs wrk (Debian package 'wrk'; `make bench` installs it)")
+    models = WORK / "http-models"
+    train(TrainOptions(out=models, quiet=True))
+    tmp = Path(tempfile.mkdtemp(prefix="topics-http-"))
+    bbc = read_records("bbc")
+    one_kb = next(r for r in bbc if 950 <= len(r["text"].encode()) <= 1100)
+    single = tmp / "single.json"
+    single.write_text(json.dumps({"title": one_kb["title"], "text": one_kb["text"]}))
+    batch = tmp / "batch.json"
+    batch.write_text(json.dumps({"articles": [{"title": r["title"], "text": r["text"][:1000]} for r in bbc[:100]]}))
+
+    workers, threads = int(os.environ.get("TOPICS_WORKERS", 2)), int(os.environ.get("TOPICS_THREADS", 2))
+    process, url = start(models, workers, threads, preload=True)
+    try:
+        rows = ["| load | connections | requests/s | articles/s | p50 | p99 | non-2xx |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        results = {}
+        for name, path, body, connections, per in (
+                [("classify, 1 KB article", "/v1/classify", single, c, 1) for c in (1, 8, 64)]
+                + [("batch of 100 articles", "/v1/classify/batch", batch, 8, 100),
+                   ("/healthz (ceiling)", "/healthz", None, 8, 0)]):
+            wrk(url + path, connections, 2, body)  # warm up
+            r = wrk(url + path, connections, args.seconds, body)
+            results[(name, connections)] = r
+            rows.append(f"| {name} | {connections} | {r['rate']:,.0f} | {r['rate'] * per:,.0f} | {r['p50']:.2f} ms | "
+                        f"{r['p99']:.2f} ms | {r['errors']} |")
+    finally:
+        stop(process)
+    share = results[("classify, 1 KB article", 8)]["rate"] / results[("/healthz (ceiling)", 8)]["rate"]
+    record(f"HTTP under gunicorn ({workers} workers x {threads} threads, wrk on loopback)", "python -m bench.http",
+           "\n".join(rows), f"Single-article classify at 8 connections reaches {share:.0%} of the same server's "
+           "/healthz rate. wrk runs on the same 2 cores as the server.")
+
+    mem_rows = ["| preload_app | workers | master RSS | worker RSS (each) | worker PSS (each) | worker private (each) |",
+                "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for preload in (True, False):
+        for n in (1, 4):
+            process, url = start(models, n, 1, preload)
+            try:
+                wrk(url + "/v1/classify", 4, 3, single)  # touch the model in every worker
+                rows_ = memory(process.pid)
+            finally:
+                stop(process)
+            master, workers_ = rows_[0], rows_[1:]
+            mean = {k: sum(w[k] for w in workers_) / len(workers_) for k in ("rss", "pss", "private")}
+            mem_rows.append(f"| {preload} | {n} | {master['rss']:.0f} MiB | {mean['rss']:.0f} MiB | {mean['pss']:.0f} MiB | "
+                            f"{mean['private']:.0f} MiB |")
+    record("Memory per gunicorn worker", "python -m bench.http", "\n".join(mem_rows),
+           "Private memory is what each additional worker costs; with preload_app the model's pages are shared "
+           "(copy-on-write) with the master. Measured after a short load so every worker has used the model.")
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
