@@ -16,6 +16,7 @@ help:
 	@echo "make test    run the test suite"
 	@echo "make train   retrain the default model from seeds/ into $(MODELS)/"
 	@echo "make bench   run the benchmarks (slow; appends to BENCHMARKS.md)"
+	@echo "make audit   check the pinned dependencies for known vulnerabilities"
 	@echo "make soak    run the long reliability scenarios (appends to RELIABILITY.md)"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -38,10 +39,16 @@ serve: $(STAMP) $(MODELS)/current
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# Benchmarks need ../shared/corpora, fastText (built from source) and wrk (a Debian package).
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.quality
+	$(BIN)/python -m bench.crosscorpus
+	$(BIN)/python -m bench.vs_fasttext
 	$(BIN)/python -m bench.speed
 	$(BIN)/python -m bench.http
+	$(BIN)/python -m bench.scale
 
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak
