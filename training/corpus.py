@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from training.bundle import sha256_file
+
 LABELS_FILE = "labels.json"
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
@@ -96,14 +98,6 @@ def _open_text(path: Path) -> io.TextIOBase:
     if path.name.endswith(".gz"):
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
     return open(path, encoding="utf-8", newline="")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _clean_labels(value, path: Path, line: int) -> tuple[str, ...]:
@@ -301,13 +295,13 @@ def read_corpus(paths: Iterable[Path | str], columns: CsvColumns = CsvColumns(),
 
 
 def _fingerprint(path: Path, docs: list[Document]) -> dict:
-    return {"path": str(path), "sha256": _sha256(path), "documents": len(docs)}
+    return {"path": str(path), "sha256": sha256_file(path), "documents": len(docs)}
 
 
 def _folder_fingerprint(folder: Path, docs: list[Document]) -> dict:
     digest = hashlib.sha256()
     for doc in docs:
-        digest.update(doc.id.encode() + b"\0" + _sha256(Path(doc.source)).encode() + b"\n")
+        digest.update(doc.id.encode() + b"\0" + sha256_file(Path(doc.source)).encode() + b"\n")
     return {"path": str(folder), "sha256": digest.hexdigest(), "documents": len(docs)}
 
 

@@ -237,7 +237,7 @@ def train(options: TrainOptions) -> Path:
         with progress.stage("searching"):
             params, search_table = grid_search(options, train_docs, labels, multilabel, progress)
             progress.say(f"  best: C={params.C} ngram_max={params.ngram_max} title_weight={params.title_weight}")
-    params = replace(params, C=params.resolved_C(multilabel))  # record the C actually used
+    params = params.resolved(multilabel)  # record the values actually used
     with progress.stage("tuning thresholds"):
         oof, fold_scores = out_of_fold(params, train_docs, labels, multilabel, options.folds, options.seed, progress)
         thresholds = tune_thresholds(_label_matrix(train_docs, labels), oof)
@@ -349,7 +349,8 @@ def _parser() -> argparse.ArgumentParser:
     model = p.add_argument_group("model")
     model.add_argument("--C", type=float, default=defaults.C,
                        help="inverse regularization strength (default: 30 single-label, 5 multi-label)")
-    model.add_argument("--ngram-max", type=int, default=defaults.ngram_max, help="longest word n-gram")
+    model.add_argument("--ngram-max", type=int, default=defaults.ngram_max,
+                       help="longest word n-gram (default: 2 single-label, 1 multi-label)")
     model.add_argument("--min-df", type=int, default=defaults.min_df, help="drop terms in fewer documents")
     model.add_argument("--max-df", type=float, default=defaults.max_df, help="drop terms in a larger share")
     model.add_argument("--max-features", type=int, default=defaults.max_features, help="keep the most frequent terms")
