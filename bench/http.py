@@ -136,6 +136,18 @@ def main(argv=None) -> int:
            "\n".join(rows), f"Single-article classify at 8 connections reaches {share:.0%} of the same server's "
            "/healthz rate. wrk runs on the same 2 cores as the server.")
 
+    matrix = ["| workers x threads | classify requests/s at 8 connections | p99 |", "| --- | ---: | ---: |"]
+    for n, t in ((1, 1), (2, 1), (2, 2), (2, 4), (4, 1), (4, 2)):
+        process, url = start(models, n, t, preload=True)
+        try:
+            wrk(url + "/v1/classify", 8, 2, single)
+            r = wrk(url + "/v1/classify", 8, args.seconds, single)
+        finally:
+            stop(process)
+        matrix.append(f"| {n} x {t} | {r['rate']:,.0f} | {r['p99']:.2f} ms |")
+    record("Choosing gunicorn's worker and thread counts", "python -m bench.http", "\n".join(matrix),
+           "Single 1 KB articles at 8 connections, the same server otherwise (preload_app on).")
+
     mem_rows = ["| preload_app | workers | master RSS | worker RSS (each) | worker PSS (each) | worker private (each) |",
                 "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for preload in (True, False):

@@ -149,10 +149,10 @@ def parse_options(body: dict) -> Options:
     return Options(top_k=top_k, threshold=threshold, explain=explain)
 
 
-def _check_known(body: dict, allowed: set[str]) -> None:
+def _check_known(body: dict, allowed: set[str], where: str = "") -> None:
     for key in body:
         if key not in allowed:
-            raise InvalidField(f"Unknown field {key!r}; allowed are {sorted(allowed)}.", field=key)
+            raise InvalidField(f"Unknown field {key!r}; allowed are {sorted(allowed)}.", field=f"{where}{key}")
 
 
 # -- shaping ----------------------------------------------------------------
@@ -238,18 +238,11 @@ def classify_batch():
     parsed = []
     for i, record in enumerate(articles):
         if isinstance(record, dict):
-            _check_known_in(record, i)
+            _check_known(record, ARTICLE_FIELDS, where=f"articles[{i}].")
         parsed.append(parse_article(record, where=f"articles[{i}]."))
     options = parse_options(body)
     results = classify_articles(parsed, options)
     return {"results": results, "model": {"version": results[0]["model"]["version"]}}
-
-
-def _check_known_in(record: dict, i: int) -> None:
-    for key in record:
-        if key not in ARTICLE_FIELDS:
-            raise InvalidField(f"Unknown field {key!r} in an article; allowed are {sorted(ARTICLE_FIELDS)}.",
-                               field=f"articles[{i}].{key}")
 
 
 @bp.get("/labels")
