@@ -2,7 +2,7 @@
 
     python -m bench.vs_fasttext
 
-fastText (supervised, word bigrams, the same lowercase regex tokens as the
+fastText (supervised, word bigrams, one thread so runs repeat, the same lowercase regex tokens as the
 TF-IDF model) gets its learning rate tuned on a 10 % validation slice of each
 training split, then is retrained on the whole training split. Single-label
 corpora use softmax and are judged by accuracy; Reuters uses one-vs-all and
@@ -45,7 +45,7 @@ def _fit(fasttext, records, lr, multilabel):
         path = Path(tmp) / "train.txt"
         _write(records, path, multilabel)
         return fasttext.train_supervised(str(path), lr=lr, epoch=25, wordNgrams=2, dim=100, minCount=1, seed=0,
-                                         loss="ova" if multilabel else "softmax", verbose=0, thread=2)
+                                         loss="ova" if multilabel else "softmax", verbose=0, thread=1)
 
 
 def _score(model, records, labels, multilabel) -> dict:

@@ -10,7 +10,9 @@ once done at load time:
   vocabulary term owns one row ``idf[t] * coef[:, t]`` of a dense
   (terms x labels) matrix;
 * per article only lowercasing, the same regular expression, n-gram joining,
-  counting and one small dense product remain.
+  counting and one small dense product remain;
+* in a batch, even the n-grams are not joined: tokens become integer ids and
+  every n-gram one integer key, looked up for the whole batch at once.
 
 For a term ``t`` with count ``c`` the pipeline's feature is
 ``w(c) * idf[t] / norm`` with ``w(c) = 1 + log(c)`` (sublinear tf) or ``c``,
@@ -66,6 +68,32 @@ def _linear_parts(clf) -> tuple[np.ndarray, np.ndarray, str]:
     raise Unsupported(f"classifier is {type(clf).__name__}")
 
 
+def _index_ngrams(vocabulary: dict[str, int], max_n: int):
+    """Give every token of the vocabulary an integer id, and each n-gram an integer key.
+
+    Returns (token ids, {n: (sorted keys, their columns)}, number of tokens).
+    """
+    token_ids: dict[str, int] = {}
+    grams: dict[int, tuple[list, list]] = {}
+    for term, column in vocabulary.items():
+        parts = [token_ids.setdefault(part, len(token_ids)) for part in term.split(" ")]
+        keys, columns = grams.setdefault(len(parts), ([], []))
+        keys.append(parts)
+        columns.append(column)
+    base = max(len(token_ids), 1)
+    if base ** max_n >= 2 ** 62:
+        raise Unsupported(f"{base} distinct tokens are too many to key {max_n}-grams in 64 bits")
+    tables = {}
+    for n, (parts, columns) in sorted(grams.items()):
+        parts_ = np.array(parts, dtype=np.int64).reshape(len(parts), n)
+        key = parts_[:, 0].copy()
+        for k in range(1, n):
+            key = key * base + parts_[:, k]
+        order = np.argsort(key)
+        tables[n] = (key[order], np.array(columns, dtype=np.int64)[order])
+    return token_ids, tables, base
+
+
 class FastLinearTfidf:
     """Score articles with a fitted word TF-IDF + linear pipeline, without scikit-learn per call."""
 
@@ -85,6 +113,7 @@ class FastLinearTfidf:
         self._coef = np.ascontiguousarray(coef.T)
         self._intercept = np.asarray(intercept, dtype=np.float64)
         self._terms: np.ndarray | None = None
+        self._token_ids, self._tables, self._n_tokens = _index_ngrams(self.vocabulary, self._max_n)
 
     # -- features ---------------------------------------------------------
     def _counts(self, text: str) -> tuple[np.ndarray, np.ndarray]:
@@ -116,18 +145,56 @@ class FastLinearTfidf:
             columns, tf = self._counts(texts[0])
             scores = (tf / self._norm(columns, tf)) @ self._weights[columns] if len(columns) else 0.0
             return (scores + self._intercept)[None, :]
-        indptr, indices, data = [0], [], []
+        return np.asarray(self._batch_features(texts) @ self._weights) + self._intercept
+
+    def _batch_features(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        """Return the normalized tf-idf rows of many articles, built with whole-batch array operations.
+
+        Per article, Python only lowercases, tokenizes and maps tokens to
+        integer ids. Every n-gram then becomes one integer key (its token ids
+        in base ``n_tokens``), looked up with one ``searchsorted`` per n over
+        the whole batch; windows that cross an article boundary or hold a
+        token outside the vocabulary are masked out.
+        """
+        get, pattern, lowercase = self._token_ids.get, self._pattern, self._lowercase
+        ids: list[int] = []
+        lengths = []
         for text in texts:
-            columns, tf = self._counts(text)
-            indices.append(columns)
-            data.append(tf / self._norm(columns, tf))
-            indptr.append(indptr[-1] + len(columns))
-        X = sparse.csr_matrix(
-            (np.concatenate(data) if data else np.empty(0), np.concatenate(indices) if indices else np.empty(0, np.intp),
-             np.array(indptr)),
-            shape=(len(texts), self._weights.shape[0]),
-        )
-        return np.asarray(X @ self._weights) + self._intercept
+            tokens = pattern.findall(text.lower() if lowercase else text)
+            ids.extend([get(token, -1) for token in tokens])
+            lengths.append(len(tokens))
+        token_ids = np.array(ids, dtype=np.int64)
+        lengths_ = np.array(lengths, dtype=np.int64)
+        doc = np.repeat(np.arange(len(texts)), lengths_)
+        end = np.repeat(np.cumsum(lengths_), lengths_)  # where each position's article ends
+        position = np.arange(len(token_ids))
+        rows, cols = [], []
+        for n, (keys, columns) in self._tables.items():
+            m = len(token_ids) - n + 1
+            if m <= 0 or n < self._min_n:
+                continue
+            key = token_ids[:m].copy()
+            ok = (key >= 0) & (position[:m] + n <= end[:m])
+            for k in range(1, n):
+                following = token_ids[k:k + m]
+                key = key * self._n_tokens + following
+                ok &= following >= 0
+            key, row = key[ok], doc[:m][ok]
+            at = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
+            found = keys[at] == key
+            rows.append(row[found])
+            cols.append(columns[at[found]])
+        n_docs, n_terms = len(texts), self._weights.shape[0]
+        rows_ = np.concatenate(rows) if rows else np.empty(0, np.int64)
+        cols_ = np.concatenate(cols) if cols else np.empty(0, np.int64)
+        X = sparse.csr_matrix((np.ones(len(rows_)), (rows_, cols_)), shape=(n_docs, n_terms))
+        X.sum_duplicates()
+        tf = np.log(X.data) + 1.0 if self._sublinear else X.data
+        row_of = np.repeat(np.arange(n_docs), np.diff(X.indptr))
+        norms = np.sqrt(np.bincount(row_of, weights=(tf * self._idf[X.indices]) ** 2, minlength=n_docs))
+        norms[norms == 0] = 1.0
+        X.data = tf / norms[row_of]
+        return X
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Return probabilities, shaped (articles, labels), as the pipeline would."""
