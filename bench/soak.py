@@ -40,9 +40,11 @@ def _latency(load: Load) -> str:
 def soak(models: Path, seconds: int, clients: int, articles: list[dict]) -> str:
     process, url = start(models, int(os.environ.get("TOPICS_WORKERS", 2)), 2, preload=True)
     try:
-        pids = [process.pid] + worker_pids(process.pid)
-        http("POST", url + "/v1/classify", json.dumps(articles[0]).encode(), JSON)
-        before = rss_mib(pids)
+        # Warm up under the same load first, so every worker has touched the model
+        # and "start" is the steady state, not a half-loaded process.
+        with Load(url, threads=clients, body=articles[0], max_requests=10**9, max_seconds=10):
+            pass
+        before = rss_mib([process.pid] + worker_pids(process.pid))
         loads = [Load(url, threads=1, body=articles[i % len(articles)], max_requests=10**9, max_seconds=seconds)
                  for i in range(clients)]
         for load in loads:
@@ -55,7 +57,7 @@ def soak(models: Path, seconds: int, clients: int, articles: list[dict]) -> str:
         merged.results = [r for load in loads for r in load.results]
     finally:
         stop(process)
-    return (f"| soak: {clients} clients x {seconds} s, single articles | {len(merged.results):,} | "
+    return (f"| soak: {clients} clients x {seconds} s, single articles (after 10 s of warm-up) | {len(merged.results):,} | "
             f"{len(merged.failed)} | 0 | {_latency(merged)} | {before:.0f} -> {after:.0f} MiB |")
 
 
@@ -81,7 +83,7 @@ def hot_reload(models: Path, data: Path) -> str:
 def sigkill(models: Path) -> str:
     process, url = start(models, 2, 2, preload=True)
     try:
-        with Load(url, threads=4, max_seconds=60) as load:
+        with Load(url, threads=4, max_requests=10**9, max_seconds=60) as load:
             time.sleep(2)
             os.kill(worker_pids(process.pid)[0], signal.SIGKILL)
             time.sleep(3)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from flask import Blueprint, current_app, g, json, request
 
 from service import metrics
@@ -171,14 +173,15 @@ def current_model() -> TopicModel:
 
 def _result(model: TopicModel, article: Article, scores, options: Options) -> dict:
     topics = model.topics(scores, options.threshold)
-    order = sorted(range(len(model.labels)), key=lambda j: -scores[j])
+    order = np.argsort(-scores, kind="stable").tolist()
     if options.top_k is not None:
         order = order[: options.top_k]
         topics = topics[: options.top_k]
+    values = scores.tolist()
     result = {
         "id": article.id,
         "topics": [{"label": t.label, "score": round(t.score, 6)} for t in topics],
-        "scores": {model.labels[j]: round(float(scores[j]), 6) for j in order},
+        "scores": {model.labels[j]: round(values[j], 6) for j in order},
         "model": {"version": model.version},
     }
     if options.explain:

@@ -124,18 +124,20 @@ class FastLinearTfidf:
         grams: list[str] = tokens if self._min_n == 1 else []
         for n in range(max(2, self._min_n), self._max_n + 1):
             grams = grams + [" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
-        vocabulary = self.vocabulary
-        counts = Counter(vocabulary[g] for g in grams if g in vocabulary)
-        if not counts:
+        get = self.vocabulary.get
+        found = [(get(gram), count) for gram, count in Counter(grams).items()]
+        found = [(column, count) for column, count in found if column is not None]
+        if not found:
             return np.empty(0, dtype=np.intp), np.empty(0)
-        columns = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
-        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        columns = np.fromiter((column for column, _ in found), dtype=np.intp, count=len(found))
+        tf = np.fromiter((count for _, count in found), dtype=np.float64, count=len(found))
         if self._sublinear:
             tf = np.log(tf) + 1.0
         return columns, tf
 
     def _norm(self, columns: np.ndarray, tf: np.ndarray) -> float:
-        norm = float(np.sqrt(np.dot(tf * self._idf[columns], tf * self._idf[columns])))
+        weighted = tf * self._idf[columns]
+        norm = float(np.sqrt(weighted @ weighted))
         return norm if norm > 0 else 1.0
 
     # -- scores -----------------------------------------------------------
