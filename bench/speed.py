@@ -4,8 +4,9 @@
 
 Articles: a fixed-seed sample of the public corpora in a realistic mix of
 lengths (headlines, Reuters briefs, BBC articles, Usenet posts cut at 1,000
-words). The model is the default one (seeds/), and fastText is trained on the
-same seed documents. Everything runs on one core (BLAS limited to one thread).
+words). The models are trained on seeds/: the default one (single words, as
+multi-label corpora get) and one with word 1-2-grams (as single-label corpora
+get); fastText is trained on the same seed documents. Everything runs on one core (BLAS limited to one thread).
 "Floor" is Python's own ``lower()`` plus the same token regex, with no
 counting and no model: the cost no Python tokenizer can avoid.
 
@@ -30,7 +31,7 @@ from threadpoolctl import threadpool_limits
 from bench.common import WORK, read_records, record, require_corpora
 from training.corpus import compose_text, read_corpus
 from training.model import TopicModel
-from training.pipeline import TOKEN_PATTERN
+from training.pipeline import TOKEN_PATTERN, Hyperparameters
 from training.train import TrainOptions, train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,6 +92,7 @@ def fasttext_peer(model: TopicModel):
     except ImportError:
         return None
     docs = read_corpus([ROOT / "seeds"]).documents
+    random.Random(0).shuffle(docs)  # fastText reads in order; the seed files are grouped by topic
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
         for d in docs:
             labels = " ".join(f"__label__{label}" for label in d.labels) or "__label__none"
@@ -104,19 +106,9 @@ def _ft_text(text: str) -> str:
     return " ".join(re.findall(TOKEN_PATTERN, text.lower()))
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.speed", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--articles", type=int, default=3000)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args(argv)
-    require_corpora()
-    model = TopicModel.load(train(TrainOptions(out=WORK / "speed-models", quiet=True)))
-    articles = sample_articles(args.articles)
-    docs = [compose_text(title, text, model.title_weight) for title, text in articles]
-    one_kb = one_kb_articles(articles)
-    megabytes = sum(len(d.encode()) for d in docs) / 1e6
+def measure(model: TopicModel, docs: list[str], one_kb: list[str], repeats: int, with_fasttext: bool) -> dict:
+    """Time every prediction path on the same articles; return their figures."""
     pattern = re.compile(TOKEN_PATTERN)
-    ft = fasttext_peer(model)
 
     def floor(texts):
         for text in texts:
@@ -127,6 +119,7 @@ def main(argv=None) -> int:
         "scikit-learn pipeline": (lambda t: model.pipeline.predict_proba([t]), model.pipeline.predict_proba),
         "floor: lower() + regex": (lambda t: floor([t]), floor),
     }
+    ft = fasttext_peer(model) if with_fasttext else None
     if ft is not None:
         # fastText's own tokenizer splits on whitespace; give it the same tokens. predict() on one
         # string breaks under numpy 2, so call the C++ binding underneath it.
@@ -136,29 +129,47 @@ def main(argv=None) -> int:
     # Agreement check before timing: the fast path must give the pipeline's probabilities.
     np.testing.assert_allclose(model.fast.predict_proba(docs[:500]), model.pipeline.predict_proba(docs[:500]),
                                rtol=1e-9, atol=1e-12)
+    megabytes = sum(len(d.encode()) for d in docs) / 1e6
     rows = {}
     with threadpool_limits(1):
         for name, (single, batch) in peers.items():
             each = time_each(single, docs)
             kb = time_each(single, one_kb)
-            seconds = time_batch(batch, docs, repeats=args.repeats)
+            seconds = time_batch(batch, docs, repeats=repeats)
             rows[name] = {"median": statistics.median(each), "p99": float(np.percentile(each, 99)),
                           "kb_median": statistics.median(kb), "rate": len(docs) / seconds, "mbps": megabytes / seconds}
-    base = rows["scikit-learn pipeline"]
-    table = ["| prediction path | 1 KB article, median | all articles, median / p99 | batch articles/s | batch MB/s | "
-             "single 1 KB vs pipeline | batch vs pipeline |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for name, r in rows.items():
-        table.append(f"| {name} | {r['kb_median'] * 1e3:.3f} ms | {r['median'] * 1e3:.3f} / {r['p99'] * 1e3:.3f} ms | "
-                     f"{r['rate']:,.0f} | {r['mbps']:.2f} | {base['kb_median'] / r['kb_median']:.1f}x | "
-                     f"{r['rate'] / base['rate']:.1f}x |")
-    notes = [f"{len(docs)} articles, {megabytes:.2f} MB, median {statistics.median(len(d) for d in docs)} characters; "
-             f"{len(one_kb)} articles of about 1 KB. Model {model.version} ({len(model.labels)} labels, "
-             f"{len(model.fast.vocabulary):,} terms)."]
-    if ft is not None:
-        notes.append(f"Fast path batch throughput is {rows['fast path (service)']['rate'] / rows['fastText (C++)']['rate']:.0%} "
-                     "of fastText's.")
-    else:
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.speed", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--articles", type=int, default=3000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    require_corpora()
+    articles = sample_articles(args.articles)
+    table = ["| model | prediction path | 1 KB article, median | all articles, median / p99 | batch articles/s | "
+             "batch MB/s | single 1 KB vs pipeline | batch vs pipeline |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    notes = []
+    models = [("default (single words)", Hyperparameters()), ("1-2-grams", Hyperparameters(ngram_max=2))]
+    for index, (label, params) in enumerate(models):
+        folder = train(TrainOptions(out=WORK / f"speed-models-{index}", quiet=True, params=params))
+        model = TopicModel.load(folder)
+        docs = [compose_text(title, text, model.title_weight) for title, text in articles]
+        one_kb = one_kb_articles(articles)
+        rows = measure(model, docs, one_kb, args.repeats, with_fasttext=index == 0)
+        base = rows["scikit-learn pipeline"]
+        for name, r in rows.items():
+            table.append(f"| {label} | {name} | {r['kb_median'] * 1e3:.3f} ms | {r['median'] * 1e3:.3f} / "
+                         f"{r['p99'] * 1e3:.3f} ms | {r['rate']:,.0f} | {r['mbps']:.2f} | "
+                         f"{base['kb_median'] / r['kb_median']:.1f}x | {r['rate'] / base['rate']:.1f}x |")
+        notes.append(f"{label}: model {model.version}, {len(model.labels)} labels, {len(model.fast.vocabulary):,} terms"
+                     + (f"; fast-path batch throughput is {rows['fast path (service)']['rate'] / rows['fastText (C++)']['rate']:.0%} "
+                        "of fastText's" if "fastText (C++)" in rows else "") + ".")
+    megabytes = sum(len(compose_text(t, x, 2).encode()) for t, x in articles) / 1e6
+    notes.insert(0, f"{len(articles)} articles, {megabytes:.2f} MB; {len(one_kb)} articles of about 1 KB.")
+    if not any("fastText" in n for n in notes):
         notes.append("fastText is not installed (`pip install -r bench/requirements.txt`), so it is not in this run.")
     record("In-process prediction speed (one core)", "python -m bench.speed", "\n".join(table),
            " ".join(notes) + "\n\n" + __doc__.split("\n\n", 2)[2])

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from itertools import repeat
 from typing import Sequence
 
 import numpy as np
@@ -114,6 +115,9 @@ class FastLinearTfidf:
         self._intercept = np.asarray(intercept, dtype=np.float64)
         self._terms: np.ndarray | None = None
         self._token_ids, self._tables, self._n_tokens = _index_ngrams(self.vocabulary, self._max_n)
+        self._unigram_columns = np.full(self._n_tokens, -1, dtype=np.int64)
+        if 1 in self._tables:
+            self._unigram_columns[self._tables[1][0]] = self._tables[1][1]
 
     # -- features ---------------------------------------------------------
     def _counts(self, text: str) -> tuple[np.ndarray, np.ndarray]:
@@ -158,14 +162,15 @@ class FastLinearTfidf:
         the whole batch; windows that cross an article boundary or hold a
         token outside the vocabulary are masked out.
         """
-        get, pattern, lowercase = self._token_ids.get, self._pattern, self._lowercase
-        ids: list[int] = []
+        pattern, lowercase = self._pattern, self._lowercase
+        tokens: list[str] = []
         lengths = []
         for text in texts:
-            tokens = pattern.findall(text.lower() if lowercase else text)
-            ids.extend([get(token, -1) for token in tokens])
-            lengths.append(len(tokens))
-        token_ids = np.array(ids, dtype=np.int64)
+            found = pattern.findall(text.lower() if lowercase else text)
+            tokens += found
+            lengths.append(len(found))
+        # map() with a repeated default runs the dict lookups in C.
+        token_ids = np.fromiter(map(self._token_ids.get, tokens, repeat(-1)), dtype=np.int64, count=len(tokens))
         lengths_ = np.array(lengths, dtype=np.int64)
         doc = np.repeat(np.arange(len(texts)), lengths_)
         end = np.repeat(np.cumsum(lengths_), lengths_)  # where each position's article ends
@@ -182,6 +187,12 @@ class FastLinearTfidf:
                 key = key * self._n_tokens + following
                 ok &= following >= 0
             key, row = key[ok], doc[:m][ok]
+            if n == 1:  # single words: a direct table from token id to column
+                column = self._unigram_columns[key]
+                found = column >= 0
+                rows.append(row[found])
+                cols.append(column[found])
+                continue
             at = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
             found = keys[at] == key
             rows.append(row[found])
