@@ -3,9 +3,11 @@
     gunicorn -c gunicorn.conf.py          # what `make serve` and the container run
 
 The defaults were chosen by measurement (BENCHMARKS.md, `python -m bench.http`):
-classification is CPU-bound, so one process per core; two threads per worker
-keep a slow client from blocking a worker; the model is loaded once in the
-master before forking (preload_app), so workers share its pages.
+classification is CPU-bound, so one process per core (more workers than cores
+measured no faster); two threads per worker cost no throughput and keep
+connections alive and a slow client from blocking its worker; the model is
+loaded once in the master before forking (preload_app), so an extra worker
+costs about 10 MiB instead of a full copy.
 """
 
 import glob

@@ -42,7 +42,8 @@ def main(argv=None) -> int:
             "reference |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for name in args.only:
         data = prepare(name)
-        out = WORK / "quality" / f"models-{name}"
+        # Custom options get their own folder, so bench.vs_fasttext keeps reading the default model.
+        out = WORK / "quality" / (f"models-{name}" + ("-custom" if args.extra else ""))
         cmd = [sys.executable, "-m", "training.train", "--data", data, "--out", str(out), "--split-field", "split",
                *args.extra]
         code, seconds, peak = run_measured(cmd)
