@@ -37,28 +37,34 @@ def _latency(load: Load) -> str:
     return f"{statistics.median(times) * 1e3:.1f} / {times[int(len(times) * 0.99)] * 1e3:.1f} ms"
 
 
+def run_clients(url: str, clients: int, articles: list[dict], seconds: float) -> list:
+    """Run one client per thread, each sending its own article, for ``seconds``; return every result."""
+    loads = [Load(url, threads=1, body=articles[i % len(articles)], max_requests=10**9, max_seconds=seconds)
+             for i in range(clients)]
+    for load in loads:
+        load.__enter__()
+    for load in loads:
+        for t in load.threads:
+            t.join()
+    return [r for load in loads for r in load.results]
+
+
 def soak(models: Path, seconds: int, clients: int, articles: list[dict]) -> str:
     process, url = start(models, int(os.environ.get("TOPICS_WORKERS", 2)), 2, preload=True)
     try:
-        # Warm up under the same load first, so every worker has touched the model
-        # and "start" is the steady state, not a half-loaded process.
-        with Load(url, threads=clients, body=articles[0], max_requests=10**9, max_seconds=10):
-            pass
-        before = rss_mib([process.pid] + worker_pids(process.pid))
-        loads = [Load(url, threads=1, body=articles[i % len(articles)], max_requests=10**9, max_seconds=seconds)
-                 for i in range(clients)]
-        for load in loads:
-            load.__enter__()
-        for load in loads:
-            for t in load.threads:
-                t.join()
-        after = rss_mib([process.pid] + worker_pids(process.pid))
+        # Warm up with the same clients and articles first, so every worker has touched the model
+        # and reached its working size: "start" is the steady state, not a half-loaded process.
+        run_clients(url, clients, articles, 15)
+        samples = [rss_mib([process.pid] + worker_pids(process.pid))]
         merged = Load(url)
-        merged.results = [r for load in loads for r in load.results]
+        for _ in range(max(1, seconds // 15)):
+            merged.results += run_clients(url, clients, articles, min(15, seconds))
+            samples.append(rss_mib([process.pid] + worker_pids(process.pid)))
     finally:
         stop(process)
-    return (f"| soak: {clients} clients x {seconds} s, single articles (after 10 s of warm-up) | {len(merged.results):,} | "
-            f"{len(merged.failed)} | 0 | {_latency(merged)} | {before:.0f} -> {after:.0f} MiB |")
+    series = " -> ".join(f"{m:.0f}" for m in samples)
+    return (f"| soak: {clients} clients x {seconds} s, 200 real articles (after 15 s of warm-up) | "
+            f"{len(merged.results):,} | {len(merged.failed)} | RSS every 15 s | {_latency(merged)} | {series} MiB |")
 
 
 def hot_reload(models: Path, data: Path) -> str:
