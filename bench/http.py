@@ -26,6 +26,7 @@ import urllib.request
 from pathlib import Path
 
 from bench.common import WORK, read_records, record, require_corpora
+from bench.loadgen import free_port
 from training.train import TrainOptions, train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,14 +34,6 @@ LUA = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = io.open("{body}"):read("*a")
 """
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(models: Path, workers: int, threads: int, preload: bool) -> tuple[subprocess.Popen, str]:

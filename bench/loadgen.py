@@ -26,6 +26,15 @@ def http(method: str, url: str, body: bytes | None = None, headers: dict | None 
         return status, hdrs, data.decode("utf-8", "replace")
 
 
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def worker_pids(master: int) -> list[int]:
     """Return the pids of a gunicorn master's workers."""
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True).stdout

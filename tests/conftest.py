@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.loadgen import http  # noqa: F401  (re-exported for the tests)
+from bench.loadgen import free_port, http  # noqa: F401  (http is re-exported for the tests)
 from training.pipeline import Hyperparameters
 from training.train import TrainOptions, train
 
@@ -116,14 +116,6 @@ class Server:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
+from bench.loadgen import free_port
 from tests.conftest import ROOT, SEED_ARTICLE, make_documents, write_jsonl
 
 pytestmark = pytest.mark.container
@@ -35,12 +34,6 @@ def _docker_ready() -> str | None:
 _reason = _docker_ready()
 if _reason:
     pytest.skip(f"container tests need Docker: {_reason}", allow_module_level=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Stack:
@@ -74,7 +67,7 @@ def stack(tmp_path_factory):
     data = tmp_path_factory.mktemp("data")
     write_jsonl(data / "small.jsonl", make_documents())
     data.chmod(0o755)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "TOPICS_IMAGE": image, "TOPICS_PUBLISH": f"127.0.0.1:{port}", "TOPICS_DATA_DIR": str(data),
            "COMPOSE_PROJECT_NAME": f"topicstest{os.getpid()}"}
     stack = Stack(env, port)

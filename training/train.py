@@ -25,7 +25,6 @@ from typing import Sequence
 
 import joblib
 import numpy as np
-from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
