@@ -133,7 +133,8 @@ def start_server(tmp_path):
         log_path = tmp_path / f"gunicorn-{port}.log"
         environ = {**os.environ, "TOPICS_MODEL_DIR": str(model_dir), "TOPICS_BIND": f"127.0.0.1:{port}",
                    "TOPICS_WORKERS": str(workers), "TOPICS_THREADS": str(threads),
-                   "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"metrics-{port}"), **env}
+                   "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"metrics-{port}"),
+                   "TOPICS_GRACEFUL_TIMEOUT": "5", **env}
         log = open(log_path, "wb")
         process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")],
                                    cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT)
@@ -158,8 +159,10 @@ def start_server(tmp_path):
             server.process.terminate()
             try:
                 server.process.wait(timeout=20)
-            except Exception:
+            except subprocess.TimeoutExpired:
                 server.process.kill()
+        if server.process.returncode is None:
+            server.process.wait()  # reap it, so no zombie (or ResourceWarning) is left behind
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

@@ -35,7 +35,7 @@ def test_sigkill_of_a_worker_under_load(start_server, models_dir):
 
 def test_sigterm_lets_requests_in_flight_finish(start_server, models_dir):
     server = start_server(models_dir, workers=1, threads=2, TOPICS_MAX_BATCH_BYTES="60000000",
-                          TOPICS_MAX_BATCH_ARTICLES="5000")
+                          TOPICS_MAX_BATCH_ARTICLES="5000", TOPICS_GRACEFUL_TIMEOUT="30")
     article = {"text": "goal striker penalty keeper " * 400}
     body = json.dumps({"articles": [article] * 3000}).encode()
     outcome = {}
