@@ -8,8 +8,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from flask import Blueprint, current_app, g, json, request
 
 from service import metrics
@@ -172,24 +170,13 @@ def current_model() -> TopicModel:
 
 
 def _result(model: TopicModel, article: Article, scores, options: Options) -> dict:
-    topics = model.topics(scores, options.threshold)
-    order = np.argsort(-scores, kind="stable").tolist()
-    if options.top_k is not None:
-        order = order[: options.top_k]
-        topics = topics[: options.top_k]
-    values = scores.tolist()
-    result = {
-        "id": article.id,
-        "topics": [{"label": t.label, "score": round(t.score, 6)} for t in topics],
-        "scores": {model.labels[j]: round(values[j], 6) for j in order},
-        "model": {"version": model.version},
-    }
+    result = {"id": article.id, **model.answer(scores, options.threshold, options.top_k)}
     if options.explain:
         k = current_app.config["TOPICS_EXPLAIN_TERMS"]
         result["explanation"] = {
-            t.label: [{"term": term, "weight": weight}
-                      for term, weight in model.explain(article.text, article.title, t.label, k)]
-            for t in topics
+            t["label"]: [{"term": term, "weight": weight}
+                         for term, weight in model.explain(article.text, article.title, t["label"], k)]
+            for t in result["topics"]
         }
     return result
 

@@ -100,6 +100,24 @@ class TopicModel:
         chosen = chosen[np.argsort(-scores[chosen], kind="stable")]
         return [Topic(self.labels[i], float(scores[i])) for i in chosen]
 
+    def answer(self, scores: np.ndarray, threshold: float | None = None, top_k: int | None = None) -> dict:
+        """Shape one article's scores the way every client sees them: the service, ``service.batch`` and Spark.
+
+        ``topics`` are the labels at or above their threshold, best first;
+        ``scores`` holds every label (or the ``top_k`` best), rounded to six
+        decimals, best first.
+        """
+        topics = self.topics(scores, threshold)
+        order = np.argsort(-scores, kind="stable").tolist()
+        if top_k is not None:
+            order, topics = order[:top_k], topics[:top_k]
+        values = scores.tolist()
+        return {
+            "topics": [{"label": t.label, "score": round(t.score, 6)} for t in topics],
+            "scores": {self.labels[j]: round(values[j], 6) for j in order},
+            "model": {"version": self.version},
+        }
+
     def explain(self, text: str, title: str | None, label: str, k: int = 10) -> list[tuple[str, float]]:
         """Return the ``k`` terms of this article that raised ``label``'s score most.
 
