@@ -19,7 +19,7 @@ help:
 	@echo "make audit   check the pinned dependencies for known vulnerabilities"
 	@echo "make soak    run the long reliability scenarios (appends to RELIABILITY.md)"
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-spark.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
