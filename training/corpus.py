@@ -225,17 +225,78 @@ def read_label_folders(root: Path) -> Iterator[Document]:
             )
 
 
-def _read_one(path: Path, columns: CsvColumns, split_field: str) -> list[Document]:
+def _iter_one(path: Path, columns: CsvColumns, split_field: str) -> Iterator[Document]:
     name = path.name.lower()
     if name.endswith(JSONL_SUFFIXES):
-        docs = list(read_jsonl(path, split_field))
+        docs = read_jsonl(path, split_field)
     elif name.endswith(CSV_SUFFIXES):
-        docs = list(read_csv(path, columns))
+        docs = read_csv(path, columns)
     else:
         raise CorpusError(path, "unsupported file type; use .jsonl, .csv, .tsv (optionally .gz) or a folder")
-    if not docs:
+    empty = True
+    for doc in docs:
+        empty = False
+        yield doc
+    if empty:
         raise CorpusError(path, "no documents in file")
-    return docs
+
+
+def _read_one(path: Path, columns: CsvColumns, split_field: str) -> list[Document]:
+    return list(_iter_one(path, columns, split_field))
+
+
+def iter_documents(paths: Iterable[Path | str], columns: CsvColumns = CsvColumns(),
+                   split_field: str = "split") -> Iterator[Document]:
+    """Yield the documents of every source one at a time, round-robin across files.
+
+    This is :func:`read_corpus` for corpora larger than memory: nothing is
+    kept, so ids are not checked for duplicates and corrections (which need
+    the whole corpus) are refused. Taking one document from each file in turn
+    mixes corpora kept as one file per label, which an incremental learner
+    needs.
+    """
+    streams = []
+    for source in map(Path, paths):
+        if not source.exists():
+            raise CorpusError(source, "no such file or folder")
+        if source.is_dir():
+            files = _files_in(source)
+            streams += [_iter_one(path, columns, split_field) for path in files] or [_label_folders(source)]
+        else:
+            streams.append(_iter_one(source, columns, split_field))
+    while streams:
+        for stream in list(streams):
+            doc = next(stream, None)
+            if doc is None:
+                streams.remove(stream)
+            elif doc.correction:
+                raise CorpusError(doc.source, "corrections need the whole corpus in memory; "
+                                  "apply them with the default (in-memory) trainer", doc.line)
+            else:
+                yield doc
+
+
+def _label_folders(folder: Path) -> Iterator[Document]:
+    empty = True
+    for doc in read_label_folders(folder):
+        empty = False
+        yield doc
+    if empty:
+        raise CorpusError(folder, "folder holds no corpus files and no LABEL/*.txt files")
+
+
+def source_fingerprints(paths: Iterable[Path | str]) -> list[dict]:
+    """Return the path and sha256 of every corpus file (or label folder) the paths name."""
+    out = []
+    for source in map(Path, paths):
+        files = _files_in(source) if source.is_dir() else [source]
+        if source.is_dir() and not files:
+            digest = hashlib.sha256()
+            for path in sorted(p for p in source.rglob("*.txt") if p.is_file()):
+                digest.update(str(path.relative_to(source)).encode() + b"\0" + sha256_file(path).encode() + b"\n")
+            out.append({"path": str(source), "sha256": digest.hexdigest()})
+        out += [{"path": str(path), "sha256": sha256_file(path)} for path in files]
+    return out
 
 
 def _files_in(folder: Path) -> list[Path]:

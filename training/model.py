@@ -15,7 +15,10 @@ from typing import Sequence
 import joblib
 import numpy as np
 import scipy
+import scipy.sparse
 import sklearn
+from sklearn.base import clone
+from sklearn.feature_extraction.text import HashingVectorizer
 
 from training.bundle import MODEL_FILE, BundleError, check_compatible, read_manifest
 from training.corpus import compose_text
@@ -134,12 +137,31 @@ class TopicModel:
         return [(term, round(weight, 6)) for term, weight in pairs[:k] if weight > 0]
 
     def _contributions_generic(self, doc: str, index: int) -> list[tuple[str, float]]:
-        vect, clf = self.pipeline.named_steps["vect"], self.pipeline.named_steps["clf"]
-        row = vect.transform([doc]).tocsr()
+        """Term contributions through the pipeline itself (character n-grams, hashed features)."""
+        features, clf = self.pipeline[:-1], self.pipeline[-1]
+        row = features.transform([doc]).tocsr()
         estimator = clf.estimators_[index] if hasattr(clf, "estimators_") else clf
-        coef = np.asarray(estimator.coef_)
+        coef = estimator.coef_.toarray() if scipy.sparse.issparse(estimator.coef_) else np.asarray(estimator.coef_)
         coef = coef[0] if coef.shape[0] == 1 else coef[index]
-        names = vect.get_feature_names_out()
+        names = _column_names(self.pipeline[0], doc, row.indices)
         values = row.data * coef[row.indices]
         order = np.argsort(-values, kind="stable")
-        return [(str(names[row.indices[i]]), float(values[i])) for i in order]
+        return [(names[row.indices[i]], float(values[i])) for i in order]
+
+
+def _column_names(vect, doc: str, columns: np.ndarray) -> dict[int, str]:
+    """Name the feature columns of one document: vocabulary names, or the terms that hash there."""
+    if isinstance(vect, HashingVectorizer):
+        terms = sorted(set(vect.build_analyzer()(doc)))
+        # The same hasher over one-term "documents": row k holds term k's column.
+        single = clone(vect).set_params(analyzer=_as_is, norm=None).transform([[t] for t in terms]).tocsr()
+        named: dict[int, list[str]] = {}
+        for k, term in enumerate(terms):
+            named.setdefault(int(single.indices[single.indptr[k]]), []).append(term)
+        return {c: " / ".join(named.get(int(c), ["?"])) for c in columns}
+    names = vect.get_feature_names_out()
+    return {c: str(names[c]) for c in columns}
+
+
+def _as_is(terms: list[str]) -> list[str]:
+    return terms

@@ -6,6 +6,8 @@
 Stages: read the corpus, split it, cross-validate on the training part to get
 out-of-fold probabilities (and tune per-label thresholds on them), fit,
 evaluate on the held-out part, write the bundle and publish it atomically.
+With ``--streaming`` the corpus is streamed instead of held in memory
+(``training/streaming.py``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from training.evaluate import compute_report, plot_report, render_markdown
 from training.model import TopicModel, library_versions
 from training.pipeline import RANDOM_STATE, Hyperparameters, build_pipeline
 from training.progress import Progress
+from training.streaming import StreamingOptions, train_streaming
 from training.thresholds import tune_thresholds
 
 DEFAULT_DATA = Path("seeds")
@@ -62,6 +65,7 @@ class TrainOptions:
     quiet: bool = False
     signing_key: bytes | None = None
     argv: list[str] = field(default_factory=list)
+    streaming: StreamingOptions | None = None  # set: train on a corpus larger than memory
 
 
 # -- data -----------------------------------------------------------------
@@ -220,6 +224,8 @@ def _summary(report: dict) -> dict:
 
 def train(options: TrainOptions) -> Path:
     """Run every stage and publish the bundle; return its folder."""
+    if options.streaming is not None:
+        return train_streaming(options, options.streaming)
     progress = Progress(options.quiet)
     params = options.params
     params.validate()
@@ -267,56 +273,69 @@ def train(options: TrainOptions) -> Path:
 
 def _write_and_publish(options, pipeline, corpus, labels, thresholds, multilabel, report, params,
                        search_table, train_docs, test_docs, final_docs, refit, progress) -> Path:
+    report["context"] = {
+        "data": ", ".join(str(p) for p in options.data),
+        "evaluated on": (f"the corpus's own test split ({len(test_docs)} documents)" if options.split_field
+                         else f"a stratified {options.test_size:.0%} hold-out ({len(test_docs)} documents)"),
+        "published model trained on": f"{len(final_docs)} documents" + (" (all, refit after evaluation)"
+                                                                       if refit else ""),
+    }
+    if search_table is not None:
+        report["search"] = search_table
+    manifest = {
+        "labels": labels,
+        "thresholds": {label: float(t) for label, t in zip(labels, thresholds)},
+        "descriptions": {label: corpus.descriptions[label] for label in labels if label in corpus.descriptions},
+        "multilabel": multilabel,
+        "label_counts": {label: int(sum(label in d.labels for d in final_docs)) for label in labels},
+        "none_count": int(sum(not d.labels for d in final_docs)),
+        "metrics": _summary(report),
+        "cross_validation": report["cross_validation"],
+        "hyperparameters": params.to_dict(),
+        "search": search_table,
+        "data": {
+            "sources": corpus.sources,
+            "documents": len(corpus.documents),
+            "train_documents": len(train_docs),
+            "test_documents": len(test_docs),
+            "split": (f"field {options.split_field!r}" if options.split_field
+                      else f"stratified hold-out, test_size={options.test_size}, seed={options.seed}"),
+            "refit_on_all": refit,
+        },
+        "training": {
+            "mode": "in-memory",
+            "argv": options.argv,
+            "seed": options.seed,
+            "folds": options.folds,
+            "min_examples": options.min_examples,
+        },
+    }
+    return publish_bundle(options, pipeline, report, manifest, progress)
+
+
+def publish_bundle(options: TrainOptions, pipeline, report: dict, manifest: dict, progress: Progress) -> Path:
+    """Write the model, its report and manifest into a staging folder, check it loads, publish it.
+
+    ``manifest`` holds what the trainer knows; the version (from the model's
+    checksum), creation time, stage timings, library versions and git commit
+    are added here.
+    """
     staging = bundle.new_staging_dir(options.out)
     try:
         joblib.dump(pipeline, staging / bundle.MODEL_FILE, compress=("zlib", 3))
         version = bundle.make_version(bundle.sha256_file(staging / bundle.MODEL_FILE))
-        counts = {label: int(sum(label in d.labels for d in final_docs)) for label in labels}
-        report["context"] = {
-            "model version": version,
-            "data": ", ".join(str(p) for p in options.data),
-            "evaluated on": (f"the corpus's own test split ({len(test_docs)} documents)" if options.split_field
-                             else f"a stratified {options.test_size:.0%} hold-out ({len(test_docs)} documents)"),
-            "published model trained on": f"{len(final_docs)} documents" + (" (all, refit after evaluation)"
-                                                                           if refit else ""),
-        }
-        if search_table is not None:
-            report["search"] = search_table
+        report["context"] = {"model version": version, **report.get("context", {})}
         (staging / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         (staging / "report.md").write_text(render_markdown(report, heading=f"Model {version}"))
         plot_report(report, staging / "report.png")
         manifest = {
             "version": version,
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "labels": labels,
-            "thresholds": {label: float(t) for label, t in zip(labels, thresholds)},
-            "descriptions": {label: corpus.descriptions[label] for label in labels if label in corpus.descriptions},
-            "multilabel": multilabel,
-            "label_counts": counts,
-            "none_count": int(sum(not d.labels for d in final_docs)),
-            "metrics": _summary(report),
-            "cross_validation": report["cross_validation"],
-            "hyperparameters": params.to_dict(),
-            "search": search_table,
-            "data": {
-                "sources": corpus.sources,
-                "documents": len(corpus.documents),
-                "train_documents": len(train_docs),
-                "test_documents": len(test_docs),
-                "split": (f"field {options.split_field!r}" if options.split_field
-                          else f"stratified hold-out, test_size={options.test_size}, seed={options.seed}"),
-                "refit_on_all": refit,
-            },
-            "training": {
-                "argv": options.argv,
-                "seed": options.seed,
-                "folds": options.folds,
-                "min_examples": options.min_examples,
-                "timings": dict(progress.timings),
-            },
+            **manifest,
             "versions": library_versions(),
             "git_commit": _git_commit(),
         }
+        manifest["training"] = {**manifest.get("training", {}), "timings": dict(progress.timings)}
         bundle.write_manifest(staging, manifest, options.signing_key)
         TopicModel.load(staging, options.signing_key)  # the published bundle must load
         return bundle.publish(staging, options.out, version, options.keep, options.signing_key)
@@ -359,6 +378,18 @@ def _parser() -> argparse.ArgumentParser:
                        help="'balanced' reweights rare labels up")
     model.add_argument("--no-sublinear-tf", action="store_true", help="use raw term counts")
     model.add_argument("--search", action="store_true", help=f"cross-validate the grid {SEARCH_GRID} first")
+    stream_defaults = StreamingOptions()
+    streaming = p.add_argument_group("streaming (corpora larger than memory; see training/streaming.py)")
+    streaming.add_argument("--streaming", action="store_true",
+                           help="stream the corpus: hashed features and SGD with partial_fit, bounded memory")
+    streaming.add_argument("--epochs", type=int, default=stream_defaults.epochs, help="passes over the corpus")
+    streaming.add_argument("--alpha", type=float, default=stream_defaults.alpha, help="SGD regularization")
+    streaming.add_argument("--hash-bits", type=int, default=stream_defaults.hash_bits,
+                           help="2**BITS hashed feature columns")
+    streaming.add_argument("--batch-size", type=int, default=stream_defaults.batch_size,
+                           help="documents per partial_fit")
+    streaming.add_argument("--shuffle-buffer", type=int, default=stream_defaults.shuffle_buffer,
+                           help="documents held to shuffle the stream")
     run = p.add_argument_group("run")
     refit = run.add_mutually_exclusive_group()
     refit.add_argument("--refit", dest="refit", action="store_true", default=None,
@@ -378,6 +409,9 @@ def options_from_args(argv: Sequence[str] | None = None) -> TrainOptions:
         data=args.data, out=args.out, split_field=args.split_field, test_size=args.test_size, folds=args.folds,
         seed=args.seed, min_examples=args.min_examples, refit=args.refit, search=args.search, keep=args.keep,
         quiet=args.quiet, signing_key=key.encode() if key else None, argv=argv,
+        streaming=StreamingOptions(hash_bits=args.hash_bits, epochs=args.epochs, alpha=args.alpha,
+                                   batch_size=args.batch_size, shuffle_buffer=args.shuffle_buffer)
+        if args.streaming else None,
         columns=CsvColumns(text=args.text_column, title=args.title_column, labels=args.labels_column,
                            id=args.id_column, split=args.split_field or "split", separator=args.label_separator),
         params=Hyperparameters(C=args.C, ngram_max=args.ngram_max, min_df=args.min_df, max_df=args.max_df,
