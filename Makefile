@@ -39,7 +39,7 @@ serve: $(STAMP) $(MODELS)/current
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# Benchmarks need ../shared/corpora, fastText (built from source) and wrk (a Debian package).
+# Benchmarks need ../shared/corpora, fastText (built from source), wrk (a Debian package) and Java (Spark).
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -49,6 +49,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.speed
 	$(BIN)/python -m bench.http
 	$(BIN)/python -m bench.scale
+	$(BIN)/python -m bench.streaming
+	$(BIN)/python -m bench.batch
 
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak

@@ -105,3 +105,30 @@ def record(title: str, command: str, table: str, notes: str = "") -> None:
                               "re-run the command to measure again.\n")
     with open(BENCHMARKS, "a", encoding="utf-8") as fh:
         fh.write(block)
+
+
+def tree_rss_mib(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MiB (Linux /proc)."""
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            for task in Path(f"/proc/{current}/task").iterdir():
+                stack += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total / 1024
+
+
+def run_sampled(cmd: list[str], every: float = 1.0, env: dict | None = None) -> tuple[int, float, list[tuple[float, float]]]:
+    """Run a command; return (exit code, wall seconds, [(seconds, MiB of its whole process tree)])."""
+    start = time.perf_counter()
+    process = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    samples = []
+    while process.poll() is None:
+        samples.append((time.perf_counter() - start, tree_rss_mib(process.pid)))
+        time.sleep(every)
+    return process.returncode, time.perf_counter() - start, samples

@@ -354,7 +354,8 @@ def run_spark(model: TopicModel, source: str, out: str, *, master: str | None = 
         result = frame.mapInPandas(_spark_classifier(folder.name, threshold, top_k), SPARK_SCHEMA)
         writer = result.write.mode("overwrite" if overwrite else "errorifexists")
         writer.parquet(out) if output_format == "parquet" else writer.json(out)
-        return spark.read.parquet(out).count() if output_format == "parquet" else spark.read.json(out).count()
+        # Count what was written (cheaply: Parquet footers, or lines of text).
+        return spark.read.parquet(out).count() if output_format == "parquet" else spark.read.text(out).count()
     except PySparkException as exc:  # a missing input, an existing output, a failed task: one line, no trace
         raise BatchError(str(exc).strip().splitlines()[0]) from None
     finally:
