@@ -45,6 +45,8 @@ def _start() -> None:
 
 
 def _finish(response):
+    if not log.isEnabledFor(logging.INFO):  # e.g. TOPICS_LOG_LEVEL=warning: build no line nobody reads
+        return response
     duration = time.perf_counter() - g.get("started", time.perf_counter())
     model = g.get("model")
     fields = {

@@ -11,6 +11,7 @@ The share of articles with no topic is
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 
@@ -36,6 +37,23 @@ FEEDBACK = Counter("topics_feedback_total", "Corrections received through /v1/fe
 
 
 _reported: tuple[int, str] | None = None  # (process, version) last reported
+
+
+# Each request updates a few labelled series; ``labels()`` checks and locks on
+# every call, so the children are looked up once per label values and kept.
+@functools.lru_cache(maxsize=1024)
+def _request_count(endpoint: str, method: str, status: int) -> Counter:
+    return REQUESTS.labels(endpoint, method, str(status))
+
+
+@functools.lru_cache(maxsize=1024)
+def _latency(endpoint: str) -> Histogram:
+    return LATENCY.labels(endpoint)
+
+
+@functools.lru_cache(maxsize=1024)
+def _topic_count(label: str) -> Counter:
+    return TOPICS.labels(label)
 
 
 def model_event(event: str, model) -> None:
@@ -64,7 +82,7 @@ def record_results(articles, results) -> None:
         if not result["topics"]:
             NO_TOPIC.inc()
         for topic in result["topics"]:
-            TOPICS.labels(label=topic["label"]).inc()
+            _topic_count(topic["label"]).inc()
 
 
 def _start() -> None:
@@ -78,8 +96,8 @@ def _start() -> None:
 
 def _finish(response):
     endpoint = request.endpoint or "unmatched"
-    REQUESTS.labels(endpoint=endpoint, method=request.method, status=str(response.status_code)).inc()
-    LATENCY.labels(endpoint=endpoint).observe(time.perf_counter() - g.get("metrics_started", time.perf_counter()))
+    _request_count(endpoint, request.method, response.status_code).inc()
+    _latency(endpoint).observe(time.perf_counter() - g.get("metrics_started", time.perf_counter()))
     return response
 
 

@@ -117,6 +117,19 @@ def test_security_headers(client):
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     assert r.headers["Cache-Control"] == "no-store"
     assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+    for name in ("X-Frame-Options", "Referrer-Policy", "Cross-Origin-Resource-Policy", "Cache-Control"):
+        assert len(r.headers.getlist(name)) == 1, name
+    health = client.get("/healthz")
+    assert health.headers["X-Frame-Options"] == "DENY" and "Cache-Control" not in health.headers
+
+
+def test_headers_a_view_sets_are_kept_not_repeated(app):
+    headers = {"X-Frame-Options": "SAMEORIGIN", "cache-control": "max-age=60"}
+    app.add_url_rule("/v1/framed", "framed", lambda: ({"ok": True}, headers))
+    r = app.test_client().get("/v1/framed")
+    assert r.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert r.headers.getlist("Cache-Control") == ["max-age=60"]
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def _problem(r, status):
@@ -174,6 +187,15 @@ def test_classify_bad_input(client, body, content_type, query, status, field):
     problem = _problem(r, status)
     if field is not None:
         assert problem["field"] == field
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/v1/classify", b'{"title": "t", "text": "a", "text": "b"}'),
+    ("/v1/classify/batch", b'{"articles": [{"text": "a", "id": 1, "text": "b"}]}'),
+])
+def test_duplicate_keys_are_refused_at_any_depth(client, path, body):
+    problem = _problem(client.post(path, data=body, content_type="application/json"), 400)
+    assert "duplicate key 'text'" in problem["detail"]
 
 
 BAD_BATCH = [
