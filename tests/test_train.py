@@ -26,6 +26,19 @@ def test_round_trip_train_load_predict(toy_models):
     assert [t.label for t in model.topics(P[0])][0] == "sport"
 
 
+@pytest.mark.parametrize("scores", [[0.9, 0.2, 0.6], [0.4, 0.4, 0.4], [0.0, 0.7, 0.7], [0.51, 0.5, 0.49]])
+@pytest.mark.parametrize("threshold, top_k", [(None, None), (0.45, None), (None, 1), (0.0, 2), (1.0, None)])
+def test_answer_agrees_with_topics(toy_models, scores, threshold, top_k):
+    model = TopicModel.load(toy_models / "current")
+    scores = np.array(scores)
+    answer = model.answer(scores, threshold, top_k)
+    expected = [(t.label, round(t.score, 6)) for t in model.topics(scores, threshold)][:top_k]
+    assert [(t["label"], t["score"]) for t in answer["topics"]] == expected
+    order = np.argsort(-scores, kind="stable")[:top_k]
+    assert list(answer["scores"].items()) == [(model.labels[j], round(float(scores[j]), 6)) for j in order]
+    assert answer["model"] == {"version": model.version}
+
+
 def test_bundle_holds_manifest_and_reports(toy_models):
     folder = (toy_models / "current").resolve()
     manifest = json.loads((folder / "manifest.json").read_text())
