@@ -1,4 +1,4 @@
-"""A prediction path that computes exactly what the fitted pipeline computes, faster.
+r"""A prediction path that computes exactly what the fitted pipeline computes, faster.
 
 scikit-learn's ``TfidfVectorizer.transform`` builds a sparse matrix through
 several generic layers per call; for one article that overhead dominates.
@@ -9,10 +9,21 @@ once done at load time:
 * the idf weights are folded into the classifier's coefficients, so each
   vocabulary term owns one row ``idf[t] * coef[:, t]`` of a dense
   (terms x labels) matrix;
-* per article only lowercasing, the same regular expression, n-gram joining,
-  counting and one small dense product remain;
+* per article only lowercasing, tokenizing, n-gram joining, counting and one
+  small dense product remain;
 * in a batch, even the n-grams are not joined: tokens become integer ids and
-  every n-gram one integer key, looked up for the whole batch at once.
+  every n-gram one integer key, looked up for the whole batch at once in a
+  small open-addressing hash table.
+
+Tokens: with the vectorizer's default pattern ``\b\w\w+\b``, the tokens are
+exactly the maximal runs of two or more word characters (``\w`` on str is
+``ch.isalnum() or ch == "_"``). For ASCII text (most articles)
+``str.translate`` turns every other character into a space and ``split()``
+finds the runs, several times faster than the regular expression; runs of
+one character are dropped before n-grams are formed, as the pattern never
+yields them. Non-ASCII text gets the same treatment on its UTF-8 bytes, and
+only the pieces that hold a non-ASCII character go through ``re``; any other
+token pattern always goes through ``re``.
 
 For a term ``t`` with count ``c`` the pipeline's feature is
 ``w(c) * idf[t] / norm`` with ``w(c) = 1 + log(c)`` (sublinear tf) or ``c``,
@@ -36,6 +47,19 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
+
+
+# scikit-learn's default token pattern: tokens are the maximal runs of 2+ word characters.
+DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+# A str.translate table for ASCII text: word characters ([A-Za-z0-9_], what re's \w
+# matches in ASCII) stay, every other character becomes a space.
+_ASCII_WORDS = "".join(ch if ch.isalnum() or ch == "_" else " " for ch in map(chr, range(128)))
+# The same for UTF-8 bytes; bytes >= 0x80 (parts of non-ASCII characters) stay.
+_UTF8_WORDS = _ASCII_WORDS.encode() + bytes(range(128, 256))
+# Token id of a one-character word in a batch (see FastLinearTfidf._words); -1 is "not in the vocabulary".
+_ONE_CHAR = -2
+# Fibonacci hashing: multiply by 2**64 / golden ratio and keep the top bits.
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 class Unsupported(ValueError):
@@ -72,7 +96,7 @@ def _linear_parts(clf) -> tuple[np.ndarray, np.ndarray, str]:
 def _index_ngrams(vocabulary: dict[str, int], max_n: int):
     """Give every token of the vocabulary an integer id, and each n-gram an integer key.
 
-    Returns (token ids, {n: (sorted keys, their columns)}, number of tokens).
+    Returns (token ids, {n: (keys, their columns)}, number of tokens).
     """
     token_ids: dict[str, int] = {}
     grams: dict[int, tuple[list, list]] = {}
@@ -90,9 +114,51 @@ def _index_ngrams(vocabulary: dict[str, int], max_n: int):
         key = parts_[:, 0].copy()
         for k in range(1, n):
             key = key * base + parts_[:, k]
-        order = np.argsort(key)
-        tables[n] = (key[order], np.array(columns, dtype=np.int64)[order])
+        tables[n] = (key, np.array(columns, dtype=np.int64))
     return token_ids, tables, base
+
+
+class _KeyTable:
+    """A read-only map from non-negative int64 keys to columns, looked up for whole arrays at once.
+
+    Open addressing with linear probing in a table at most 1/4 full, so most
+    keys are found (or found absent) at the first probe: a few array passes,
+    several times faster than ``searchsorted`` over the sorted keys.
+    """
+
+    def __init__(self, keys: np.ndarray, columns: np.ndarray):
+        bits = max(4, (4 * len(keys)).bit_length())
+        self._mask, self._shift = (1 << bits) - 1, np.uint64(64 - bits)
+        owner = np.full(1 << bits, -1, dtype=np.int64)  # slot -> index into keys
+        slot = self._slots(keys)
+        todo = np.arange(len(keys))
+        while len(todo):
+            # Every key claims its slot if free; of those claiming the same one, a
+            # single write lands. The others move one slot on, so each key's probe
+            # sequence only crosses occupied slots before reaching it.
+            at = slot[todo]
+            free = owner[at] == -1
+            owner[at[free]] = todo[free]
+            todo = todo[owner[at] != todo]
+            slot[todo] = (slot[todo] + 1) & self._mask
+        self._keys = np.where(owner >= 0, keys[owner], -1)
+        self._columns = np.where(owner >= 0, columns[owner], -1)
+
+    def _slots(self, keys: np.ndarray) -> np.ndarray:
+        return ((keys.view(np.uint64) * _GOLDEN) >> self._shift).astype(np.int64)
+
+    def get(self, keys: np.ndarray) -> np.ndarray:
+        """Return each key's column, or -1 where the key is absent."""
+        out = np.full(len(keys), -1, dtype=np.int64)
+        slot = self._slots(keys)
+        todo = np.arange(len(keys))
+        while len(todo):
+            held = self._keys[slot]
+            hit = held == keys[todo]
+            out[todo[hit]] = self._columns[slot[hit]]
+            more = ~hit & (held != -1)  # an empty slot ends the probe: absent
+            todo, slot = todo[more], (slot[more] + 1) & self._mask
+        return out
 
 
 class FastLinearTfidf:
@@ -103,6 +169,8 @@ class FastLinearTfidf:
         _check_vectorizer(vect)
         coef, intercept, self.link = _linear_parts(clf)
         self._pattern = re.compile(vect.token_pattern)
+        # Only the default pattern is known to equal translate() + split() (see the module docstring).
+        self._split_ascii = vect.token_pattern == DEFAULT_TOKEN_PATTERN
         self._lowercase = vect.lowercase
         self._min_n, self._max_n = vect.ngram_range
         self._sublinear = vect.sublinear_tf
@@ -114,27 +182,61 @@ class FastLinearTfidf:
         self._coef = np.ascontiguousarray(coef.T)
         self._intercept = np.asarray(intercept, dtype=np.float64)
         self._terms: np.ndarray | None = None
-        self._token_ids, self._tables, self._n_tokens = _index_ngrams(self.vocabulary, self._max_n)
-        self._unigram_columns = np.full(self._n_tokens, -1, dtype=np.int64)
-        if 1 in self._tables:
-            self._unigram_columns[self._tables[1][0]] = self._tables[1][1]
+        self._token_ids, tables, self._n_tokens = _index_ngrams(self.vocabulary, self._max_n)
+        # The fast tokenizer also yields one-character words, which are no tokens: they must go
+        # before n-grams are joined ("new x york" holds "new york") and before lookups in a
+        # vocabulary given with one-character terms; otherwise no lookup can match them.
+        self._drop_one_char = self._split_ascii and (
+            self._max_n > 1 or any(len(token) == 1 for token in self._token_ids))
+        if self._split_ascii:  # in a batch, they get an id to drop them by
+            ascii_words = {ch for ch in _ASCII_WORDS if ch != " "}
+            self._token_ids.update(dict.fromkeys(ascii_words, _ONE_CHAR))
+        # Token id -> column of the single-word term, or -1. Two extra -1 entries at the end are
+        # where ids -1 (unknown) and -2 (_ONE_CHAR) index, so a batch needs no mask before indexing.
+        self._unigram_columns = np.full(self._n_tokens + 2, -1, dtype=np.int64)
+        if 1 in tables:
+            self._unigram_columns[tables[1][0]] = tables[1][1]
+        # A vocabulary given to the vectorizer may hold n-grams outside ngram_range: never counted.
+        self._gram_tables = {n: _KeyTable(keys, columns) for n, (keys, columns) in tables.items()
+                             if max(2, self._min_n) <= n <= self._max_n}
 
     # -- features ---------------------------------------------------------
-    def _counts(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """Return (column indices, tf weights) of the article's vocabulary terms."""
+    def _words(self, text: str) -> list[str]:
+        """Return the vectorizer's tokens of ``text`` in order and, under the default pattern,
+        one-character ASCII words too (callers that form n-grams drop them)."""
         if self._lowercase:
             text = text.lower()
-        tokens = self._pattern.findall(text)
+        if not self._split_ascii:
+            return self._pattern.findall(text)
+        if text.isascii():  # O(1) on str, and translate() has a fast path for ASCII
+            return text.translate(_ASCII_WORDS).split()
+        # Mostly-ASCII text with a few "£" or "é": bytes.translate() is a plain table walk,
+        # unlike str.translate() on non-ASCII text. The split gives the maximal runs between
+        # ASCII non-word characters; only runs holding a non-ASCII character need the pattern.
+        # surrogatepass: a lone surrogate (possible in str) round-trips instead of raising.
+        utf8 = text.encode("utf-8", "surrogatepass").translate(_UTF8_WORDS)
+        words = []
+        for word in utf8.decode("utf-8", "surrogatepass").split():
+            if word.isascii():
+                words.append(word)
+            else:
+                words += self._pattern.findall(word)
+        return words
+
+    def _counts(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Return (column indices, tf weights) of the article's vocabulary terms."""
+        tokens = self._words(text)
+        if self._drop_one_char:
+            tokens = [token for token in tokens if len(token) > 1]
         grams: list[str] = tokens if self._min_n == 1 else []
         for n in range(max(2, self._min_n), self._max_n + 1):
-            grams = grams + [" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
-        get = self.vocabulary.get
-        found = [(get(gram), count) for gram, count in Counter(grams).items()]
-        found = [(column, count) for column, count in found if column is not None]
-        if not found:
-            return np.empty(0, dtype=np.intp), np.empty(0)
-        columns = np.fromiter((column for column, _ in found), dtype=np.intp, count=len(found))
-        tf = np.fromiter((count for _, count in found), dtype=np.float64, count=len(found))
+            # zip() of shifted lists gives the n-token windows; map() joins them in C.
+            grams = grams + list(map(" ".join, zip(*(tokens[k:] for k in range(n)))))
+        counts = Counter(grams)
+        columns = np.fromiter(map(self.vocabulary.get, counts, repeat(-1)), dtype=np.intp, count=len(counts))
+        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        known = columns >= 0
+        columns, tf = columns[known], tf[known]
         if self._sublinear:
             tf = np.log(tf) + 1.0
         return columns, tf
@@ -156,58 +258,57 @@ class FastLinearTfidf:
     def _batch_features(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """Return the normalized tf-idf rows of many articles, built with whole-batch array operations.
 
-        Per article, Python only lowercases, tokenizes and maps tokens to
+        Per article, Python only tokenizes; one ``map`` turns all tokens into
         integer ids. Every n-gram then becomes one integer key (its token ids
-        in base ``n_tokens``), looked up with one ``searchsorted`` per n over
-        the whole batch; windows that cross an article boundary or hold a
-        token outside the vocabulary are masked out.
+        in base ``n_tokens``), looked up in a hash table for the whole batch;
+        windows that cross an article boundary or hold a token outside the
+        vocabulary are masked out.
         """
-        pattern, lowercase = self._pattern, self._lowercase
         tokens: list[str] = []
         lengths = []
         for text in texts:
-            found = pattern.findall(text.lower() if lowercase else text)
+            found = self._words(text)
             tokens += found
             lengths.append(len(found))
         # map() with a repeated default runs the dict lookups in C.
         token_ids = np.fromiter(map(self._token_ids.get, tokens, repeat(-1)), dtype=np.int64, count=len(tokens))
-        lengths_ = np.array(lengths, dtype=np.int64)
-        doc = np.repeat(np.arange(len(texts)), lengths_)
-        end = np.repeat(np.cumsum(lengths_), lengths_)  # where each position's article ends
-        position = np.arange(len(token_ids))
-        rows, cols = [], []
-        for n, (keys, columns) in self._tables.items():
+        n_docs, n_terms = len(texts), self._weights.shape[0]
+        doc = np.repeat(np.arange(n_docs), lengths)  # each token's article
+        if self._drop_one_char:
+            keep = token_ids != _ONE_CHAR
+            token_ids, doc = token_ids[keep], doc[keep]
+        # Each term occurrence becomes one key, row * n_terms + column, so that one sort groups them.
+        found_keys = []
+        if self._min_n == 1:
+            column = self._unigram_columns[token_ids]
+            found = column >= 0  # a token may be in the vocabulary only as part of n-grams
+            found_keys.append(doc[found] * n_terms + column[found])
+        for n, table in self._gram_tables.items():
             m = len(token_ids) - n + 1
-            if m <= 0 or n < self._min_n:
+            if m <= 0:
                 continue
-            key = token_ids[:m].copy()
-            ok = (key >= 0) & (position[:m] + n <= end[:m])
+            key = token_ids[:m]
+            ok = (key >= 0) & (doc[n - 1:] == doc[:m])  # doc is sorted: first and last token in one article
             for k in range(1, n):
                 following = token_ids[k:k + m]
                 key = key * self._n_tokens + following
                 ok &= following >= 0
-            key, row = key[ok], doc[:m][ok]
-            if n == 1:  # single words: a direct table from token id to column
-                column = self._unigram_columns[key]
-                found = column >= 0
-                rows.append(row[found])
-                cols.append(column[found])
-                continue
-            at = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
-            found = keys[at] == key
-            rows.append(row[found])
-            cols.append(columns[at[found]])
-        n_docs, n_terms = len(texts), self._weights.shape[0]
-        rows_ = np.concatenate(rows) if rows else np.empty(0, np.int64)
-        cols_ = np.concatenate(cols) if cols else np.empty(0, np.int64)
-        X = sparse.csr_matrix((np.ones(len(rows_)), (rows_, cols_)), shape=(n_docs, n_terms))
-        X.sum_duplicates()
-        tf = np.log(X.data) + 1.0 if self._sublinear else X.data
-        row_of = np.repeat(np.arange(n_docs), np.diff(X.indptr))
-        norms = np.sqrt(np.bincount(row_of, weights=(tf * self._idf[X.indices]) ** 2, minlength=n_docs))
+            column = table.get(key[ok])
+            found = column >= 0
+            found_keys.append(doc[:m][ok][found] * n_terms + column[found])
+        key = np.concatenate(found_keys) if found_keys else np.empty(0, np.int64)
+        # Keys arrive grouped by article; numpy's stable sort (timsort for int64) profits from that
+        # and took half the time of the default quicksort here.
+        key.sort(kind="stable")
+        first = np.flatnonzero(np.diff(key, prepend=-1))  # first occurrence of each (row, column)
+        count = np.diff(first, append=len(key))
+        row, column = np.divmod(key[first], n_terms)
+        tf = np.log(count) + 1.0 if self._sublinear else count.astype(np.float64)
+        norms = np.sqrt(np.bincount(row, weights=(tf * self._idf[column]) ** 2, minlength=n_docs))
         norms[norms == 0] = 1.0
-        X.data = tf / norms[row_of]
-        return X
+        indptr = np.zeros(n_docs + 1, dtype=np.int64)
+        np.cumsum(np.bincount(row, minlength=n_docs), out=indptr[1:])
+        return sparse.csr_matrix((tf / norms[row], column, indptr), shape=(n_docs, n_terms))
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Return probabilities, shaped (articles, labels), as the pipeline would."""
