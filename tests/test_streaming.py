@@ -128,3 +128,13 @@ def test_iter_documents_is_lazy_and_alternates_between_files(tmp_path):
     (tmp_path / "empty.jsonl").write_text("")
     with pytest.raises(CorpusError, match="no documents"):
         list(iter_documents([tmp_path / "empty.jsonl"]))
+
+
+def test_a_label_seen_only_in_the_test_split_is_refused(tmp_path, capsys):
+    docs = [dict(d, split="train") for d in make_documents()]
+    docs += [{"id": "t1", "text": "storm goal shares", "labels": ["weather"], "split": "test"},
+             {"id": "t2", "text": "a brand new topic", "labels": ["elections"], "split": "test"},
+             {"id": "t3", "text": "another new topic", "labels": ["elections"], "split": "test"}]
+    corpus = write_jsonl(tmp_path / "c.jsonl", docs)
+    assert main(["--streaming", "--split-field", "split", "--data", str(corpus), "--out", str(tmp_path / "m")]) == 2
+    assert "'elections' appears in the test part but never in the training part" in capsys.readouterr().err
