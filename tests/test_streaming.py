@@ -138,3 +138,43 @@ def test_a_label_seen_only_in_the_test_split_is_refused(tmp_path, capsys):
     corpus = write_jsonl(tmp_path / "c.jsonl", docs)
     assert main(["--streaming", "--split-field", "split", "--data", str(corpus), "--out", str(tmp_path / "m")]) == 2
     assert "'elections' appears in the test part but never in the training part" in capsys.readouterr().err
+
+
+TRICKY = ["Café Zürich: the striker’s goal — 2:1!", "İstanbul shares rally; ÅÄÖ åäö", "new x york storm a b c",
+          "under_score CAPITALS MiXeD 42 ٣ ²", "", "x", "goal goal goal goal striker"]
+
+
+def _texts() -> list[str]:
+    from training.corpus import read_corpus
+    from tests.conftest import ROOT
+
+    seeds = [d.text for d in read_corpus([ROOT / "seeds"]).documents[::5]]
+    return [d["text"] for d in make_documents()] + TRICKY + seeds
+
+
+@pytest.mark.parametrize("kind, hash_bits", [("multi", 16), ("single", 16), ("binary", 16), ("multi", 10)])
+def test_streamed_bundles_take_the_fast_path_and_agree_with_the_pipeline(tmp_path, kind, hash_bits):
+    from training.fastpath import FastHashedTfidf
+
+    docs = make_documents(40)
+    if kind != "multi":
+        docs = [d for d in docs if len(d["labels"]) == 1 and (kind == "single" or d["labels"][0] != "weather")]
+    stream = StreamingOptions(hash_bits=hash_bits, epochs=5, batch_size=16, shuffle_buffer=50)
+    models = tmp_path / "models"
+    stream_into(models, [write_jsonl(tmp_path / "c.jsonl", docs)], stream)
+    model = TopicModel.load(models / "current")
+    assert isinstance(model.fast, FastHashedTfidf)
+    texts = _texts()
+    expected = model.pipeline.predict_proba(texts)
+    np.testing.assert_allclose(model.fast.predict_proba(texts), expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(model.fast.predict_proba(texts[-1:]), expected[-1:], rtol=1e-9, atol=1e-12)
+    if hash_bits == 10:  # 1,024 columns: many terms share one, and must add up as in the vectorizer
+        assert model.fast._n_columns == 1024
+    # Explanations: the same values as through the pipeline, for every label.
+    text = "the striker scored a goal as shares and bond yields rally in the storm"
+    for j in range(len(model.labels)):
+        fast = {term: value for term, value in model.fast.contributions(text, j) if value}
+        generic = {term: value for term, value in model._contributions_generic(text, j) if value}
+        assert fast.keys() == generic.keys() and fast
+        for term, value in fast.items():
+            assert value == pytest.approx(generic[term], rel=1e-9, abs=1e-12)

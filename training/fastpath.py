@@ -32,6 +32,11 @@ decision for label ``j`` is ``sum_t feature_t * coef[j, t] + intercept[j]``.
 Probabilities follow the classifier: a logistic sigmoid per label for
 one-vs-rest models, a softmax for multinomial ones. ``tests/test_fastpath.py``
 checks the result against ``pipeline.predict_proba`` on thousands of documents.
+
+Bundles of the streaming trainer (hashed features, an SGD learner) get
+:class:`FastHashedTfidf`: the same tokenizer, a remembered hash per term, and
+the same arithmetic (``tests/test_streaming.py`` checks it the same way).
+:func:`fast_path` picks the one that fits a pipeline.
 """
 
 from __future__ import annotations
@@ -43,10 +48,11 @@ from typing import Sequence
 
 import numpy as np
 from scipy import sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
+from sklearn.utils import murmurhash3_32
 
 
 # scikit-learn's default token pattern: tokens are the maximal runs of 2+ word characters.
@@ -161,17 +167,69 @@ class _KeyTable:
         return out
 
 
-class FastLinearTfidf:
+class _Words:
+    """The vectorizer's word tokenizer, fast (see the module docstring)."""
+
+    def __init__(self, token_pattern: str, lowercase: bool):
+        self._pattern = re.compile(token_pattern)
+        # Only the default pattern is known to equal translate() + split() (see the module docstring).
+        self._split_ascii = token_pattern == DEFAULT_TOKEN_PATTERN
+        self._lowercase = lowercase
+
+    def _words(self, text: str) -> list[str]:
+        """Return the vectorizer's tokens of ``text`` in order and, under the default pattern,
+        one-character ASCII words too (callers that form n-grams drop them)."""
+        if self._lowercase:
+            text = text.lower()
+        if not self._split_ascii:
+            return self._pattern.findall(text)
+        if text.isascii():  # O(1) on str, and translate() has a fast path for ASCII
+            return text.translate(_ASCII_WORDS).split()
+        # Mostly-ASCII text with a few "£" or "é": bytes.translate() is a plain table walk,
+        # unlike str.translate() on non-ASCII text. The split gives the maximal runs between
+        # ASCII non-word characters; only runs holding a non-ASCII character need the pattern.
+        # surrogatepass: a lone surrogate (possible in str) round-trips instead of raising.
+        utf8 = text.encode("utf-8", "surrogatepass").translate(_UTF8_WORDS)
+        words = []
+        for word in utf8.decode("utf-8", "surrogatepass").split():
+            if word.isascii():
+                words.append(word)
+            else:
+                words += self._pattern.findall(word)
+        return words
+
+    def _grams(self, tokens: list[str], min_n: int, max_n: int) -> list[str]:
+        """Every n-gram of ``tokens`` for n in min_n..max_n, as the vectorizer joins them."""
+        grams: list[str] = tokens if min_n == 1 else []
+        for n in range(max(2, min_n), max_n + 1):
+            # zip() of shifted lists gives the n-token windows; map() joins them in C.
+            grams = grams + list(map(" ".join, zip(*(tokens[k:] for k in range(n)))))
+        return grams
+
+
+def _probabilities(z: np.ndarray, link: str) -> np.ndarray:
+    """Turn decision values into the classifier's probabilities."""
+    if link == "sigmoid":  # one-vs-rest: one independent probability per label
+        return 1.0 / (1.0 + np.exp(-z))
+    if link == "normalized-sigmoid":  # SGDClassifier's multi-class probabilities (one-vs-rest, normalized)
+        p = 1.0 / (1.0 + np.exp(-z))
+        return p / p.sum(axis=1, keepdims=True)
+    if link == "binary-sigmoid":  # a binary SGDClassifier: one decision value for the second class
+        p = 1.0 / (1.0 + np.exp(-z[:, :1]))
+        return np.hstack([1.0 - p, p])
+    z = z - z.max(axis=1, keepdims=True)  # softmax
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class FastLinearTfidf(_Words):
     """Score articles with a fitted word TF-IDF + linear pipeline, without scikit-learn per call."""
 
     def __init__(self, pipeline: Pipeline):
         vect, clf = pipeline.named_steps["vect"], pipeline.named_steps["clf"]
         _check_vectorizer(vect)
         coef, intercept, self.link = _linear_parts(clf)
-        self._pattern = re.compile(vect.token_pattern)
-        # Only the default pattern is known to equal translate() + split() (see the module docstring).
-        self._split_ascii = vect.token_pattern == DEFAULT_TOKEN_PATTERN
-        self._lowercase = vect.lowercase
+        super().__init__(vect.token_pattern, vect.lowercase)
         self._min_n, self._max_n = vect.ngram_range
         self._sublinear = vect.sublinear_tf
         self.vocabulary: dict[str, int] = vect.vocabulary_
@@ -201,38 +259,12 @@ class FastLinearTfidf:
                              if max(2, self._min_n) <= n <= self._max_n}
 
     # -- features ---------------------------------------------------------
-    def _words(self, text: str) -> list[str]:
-        """Return the vectorizer's tokens of ``text`` in order and, under the default pattern,
-        one-character ASCII words too (callers that form n-grams drop them)."""
-        if self._lowercase:
-            text = text.lower()
-        if not self._split_ascii:
-            return self._pattern.findall(text)
-        if text.isascii():  # O(1) on str, and translate() has a fast path for ASCII
-            return text.translate(_ASCII_WORDS).split()
-        # Mostly-ASCII text with a few "£" or "é": bytes.translate() is a plain table walk,
-        # unlike str.translate() on non-ASCII text. The split gives the maximal runs between
-        # ASCII non-word characters; only runs holding a non-ASCII character need the pattern.
-        # surrogatepass: a lone surrogate (possible in str) round-trips instead of raising.
-        utf8 = text.encode("utf-8", "surrogatepass").translate(_UTF8_WORDS)
-        words = []
-        for word in utf8.decode("utf-8", "surrogatepass").split():
-            if word.isascii():
-                words.append(word)
-            else:
-                words += self._pattern.findall(word)
-        return words
-
     def _counts(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Return (column indices, tf weights) of the article's vocabulary terms."""
         tokens = self._words(text)
         if self._drop_one_char:
             tokens = [token for token in tokens if len(token) > 1]
-        grams: list[str] = tokens if self._min_n == 1 else []
-        for n in range(max(2, self._min_n), self._max_n + 1):
-            # zip() of shifted lists gives the n-token windows; map() joins them in C.
-            grams = grams + list(map(" ".join, zip(*(tokens[k:] for k in range(n)))))
-        counts = Counter(grams)
+        counts = Counter(self._grams(tokens, self._min_n, self._max_n))
         columns = np.fromiter(map(self.vocabulary.get, counts, repeat(-1)), dtype=np.intp, count=len(counts))
         tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
         known = columns >= 0
@@ -312,12 +344,7 @@ class FastLinearTfidf:
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Return probabilities, shaped (articles, labels), as the pipeline would."""
-        z = self.decision(texts)
-        if self.link == "sigmoid":
-            return 1.0 / (1.0 + np.exp(-z))
-        z = z - z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
+        return _probabilities(self.decision(texts), self.link)
 
     # -- explanations -----------------------------------------------------
     @property
@@ -338,3 +365,135 @@ class FastLinearTfidf:
         values = tf * self._idf[columns] / self._norm(columns, tf) * self._coef[columns, label_index]
         order = np.argsort(-values, kind="stable")
         return [(self.terms[columns[i]], float(values[i])) for i in order]
+
+
+def _sgd_parts(clf) -> tuple[sparse.csr_matrix, np.ndarray, str]:
+    """Return (coef as a sparse labels x columns matrix, intercepts, link) of a streaming bundle's learner."""
+    from training.streaming import IncrementalOneVsRest  # only when a bundle is not a TfidfVectorizer one
+
+    if isinstance(clf, IncrementalOneVsRest):
+        estimators = clf.estimators_
+        link = "sigmoid"
+    elif isinstance(clf, SGDClassifier) and clf.loss == "log_loss":
+        estimators = [clf]
+        link = "binary-sigmoid" if clf.coef_.shape[0] == 1 else "normalized-sigmoid"
+    else:
+        raise Unsupported(f"classifier is {type(clf).__name__}, not a logistic SGD model")
+    coef = sparse.vstack([sparse.csr_matrix(e.coef_) for e in estimators]).tocsr()
+    intercept = np.concatenate([np.atleast_1d(e.intercept_) for e in estimators]).astype(np.float64)
+    return coef, intercept, link
+
+
+class FastHashedTfidf(_Words):
+    """The fast path of streaming bundles: ``HashingVectorizer`` -> ``TfidfTransformer`` -> SGD.
+
+    A term's column is its hash (scikit-learn's signed 32-bit MurmurHash3 of
+    the UTF-8 term, absolute value, modulo the number of columns). Hashing is
+    the one costly step, so each term's column is remembered the first time
+    the term is met (up to ``CACHE_TERMS`` terms, then the memory starts
+    over). Terms that share a column add up before tf is taken, as in the
+    vectorizer. Only columns with a non-zero weight for some label keep a
+    row of weights; every column still counts towards the article's norm.
+    """
+
+    CACHE_TERMS = 1_000_000
+
+    def __init__(self, pipeline: Pipeline):
+        if len(pipeline.steps) != 3:
+            raise Unsupported("expected hashing, tf-idf and classifier steps")
+        vect, tfidf, clf = (step for _, step in pipeline.steps)
+        if not isinstance(vect, HashingVectorizer) or vect.analyzer != "word" or vect.tokenizer is not None \
+                or vect.preprocessor is not None or vect.strip_accents is not None or vect.stop_words is not None \
+                or vect.binary or vect.norm is not None or vect.alternate_sign or vect.input != "content":
+            raise Unsupported("only an unsigned, unnormalized word HashingVectorizer is reproduced")
+        if not isinstance(tfidf, TfidfTransformer) or tfidf.norm != "l2" or not tfidf.use_idf:
+            raise Unsupported("only l2-normalized tf-idf is reproduced")
+        super().__init__(vect.token_pattern, vect.lowercase)
+        coef, self._intercept, self.link = _sgd_parts(clf)
+        self._min_n, self._max_n = vect.ngram_range
+        self._n_columns = vect.n_features
+        self._sublinear = tfidf.sublinear_tf
+        self._idf = np.asarray(tfidf.idf_, dtype=np.float64)
+        coef = coef.tocsc()
+        seen = np.flatnonzero(np.diff(coef.indptr))  # columns some label weighs
+        self._row_of = np.full(self._n_columns, -1, dtype=np.int64)
+        self._row_of[seen] = np.arange(len(seen))
+        self._weights = np.ascontiguousarray((coef[:, seen].toarray() * self._idf[seen]).T)
+        self._coef = np.ascontiguousarray(coef[:, seen].toarray().T)
+        self._columns: dict[str, int] = {}
+
+    def _column(self, term: str) -> int:
+        column = abs(murmurhash3_32(term, seed=0)) % self._n_columns
+        if len(self._columns) >= self.CACHE_TERMS:
+            self._columns.clear()
+        self._columns[term] = column
+        return column
+
+    def _counts(self, text: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Return (columns, tf weights, the distinct terms) of one article."""
+        tokens = self._words(text)
+        if self._split_ascii:
+            tokens = [token for token in tokens if len(token) > 1]
+        counts = Counter(self._grams(tokens, self._min_n, self._max_n))
+        terms = list(counts)
+        column_of = list(map(self._columns.get, terms))
+        for i, column in enumerate(column_of):
+            if column is None:
+                column_of[i] = self._column(terms[i])
+        columns = np.array(column_of, dtype=np.int64)
+        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        if len(np.unique(columns)) < len(columns):  # two terms hashed to one column: add them up
+            columns, where = np.unique(columns, return_inverse=True)
+            tf = np.bincount(where, weights=tf)
+        if self._sublinear:
+            tf = np.log(tf) + 1.0
+        return columns, tf, terms
+
+    def _scaled(self, text: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Return (columns, normalized tf-idf values, terms): the tf-idf transformer's row."""
+        columns, tf, terms = self._counts(text)
+        values = tf * self._idf[columns]
+        norm = float(np.sqrt(values @ values))
+        return columns, values / (norm if norm > 0 else 1.0), terms
+
+    def decision(self, texts: Sequence[str]) -> np.ndarray:
+        """Return the linear decision values, shaped (articles, labels)."""
+        out = np.tile(self._intercept, (len(texts), 1))
+        for i, text in enumerate(texts):
+            columns, values, _ = self._scaled(text)
+            rows = self._row_of[columns]
+            weighed = rows >= 0
+            out[i] += values[weighed] @ self._coef[rows[weighed]]
+        return out
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Return probabilities, shaped (articles, labels), as the pipeline would."""
+        return _probabilities(self.decision(texts), self.link)
+
+    def contributions(self, text: str, label_index: int) -> list[tuple[str, float]]:
+        """Return (terms of one column, value x coefficient) for the article's columns, largest first."""
+        columns, values, terms = self._scaled(text)
+        rows = self._row_of[columns]
+        weighed = rows >= 0
+        if self.link == "binary-sigmoid":  # one decision value: the second class's
+            sign, label_index = (1.0 if label_index == 1 else -1.0), 0
+        else:
+            sign = 1.0
+        named: dict[int, list[str]] = {}  # column -> the article's terms that hash there
+        for term in terms:
+            column = self._columns.get(term)
+            named.setdefault(self._column(term) if column is None else column, []).append(term)
+        columns, values, rows = columns[weighed], values[weighed], rows[weighed]
+        scores = sign * values * self._coef[rows, label_index]
+        order = np.argsort(-scores, kind="stable")
+        return [(" / ".join(named[int(columns[i])]), float(scores[i])) for i in order]
+
+
+def fast_path(pipeline: Pipeline) -> FastLinearTfidf | FastHashedTfidf | None:
+    """Return the fast path that reproduces ``pipeline``, or None when none does."""
+    for kind in (FastLinearTfidf, FastHashedTfidf):
+        try:
+            return kind(pipeline)
+        except (Unsupported, KeyError):  # KeyError: the pipeline has no "vect"/"clf" step
+            continue
+    return None

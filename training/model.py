@@ -22,7 +22,7 @@ from sklearn.feature_extraction.text import HashingVectorizer
 
 from training.bundle import MODEL_FILE, BundleError, check_compatible, read_manifest
 from training.corpus import compose_text
-from training.fastpath import FastLinearTfidf, Unsupported
+from training.fastpath import FastHashedTfidf, FastLinearTfidf, fast_path
 
 
 def library_versions() -> dict[str, str]:
@@ -58,10 +58,7 @@ class TopicModel:
         self.multilabel: bool = bool(manifest["multilabel"])
         self.title_weight: int = int(manifest["hyperparameters"].get("title_weight", 1))
         self.descriptions: dict[str, str] = manifest.get("descriptions", {})
-        try:
-            self.fast: FastLinearTfidf | None = FastLinearTfidf(pipeline)
-        except Unsupported:
-            self.fast = None
+        self.fast: FastLinearTfidf | FastHashedTfidf | None = fast_path(pipeline)
 
     @classmethod
     def load(cls, path: Path | str, signing_key: bytes | None = None) -> "TopicModel":
@@ -148,7 +145,12 @@ class TopicModel:
         row = features.transform([doc]).tocsr()
         estimator = clf.estimators_[index] if hasattr(clf, "estimators_") else clf
         coef = estimator.coef_.toarray() if scipy.sparse.issparse(estimator.coef_) else np.asarray(estimator.coef_)
-        coef = coef[0] if coef.shape[0] == 1 else coef[index]
+        if coef.shape[0] > 1:
+            coef = coef[index]
+        elif estimator is clf and index == 0:  # a binary model's one row speaks for the second label
+            coef = -coef[0]
+        else:
+            coef = coef[0]
         names = _column_names(self.pipeline[0], doc, row.indices)
         values = row.data * coef[row.indices]
         order = np.argsort(-values, kind="stable")
