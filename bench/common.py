@@ -67,10 +67,20 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
     return path
 
 
-def run_measured(cmd: list[str]) -> tuple[int, float, float]:
-    """Run a command; return (exit code, wall seconds, peak resident MiB of that process)."""
+def run_measured(cmd: list[str], memory_limit: int | None = None) -> tuple[int, float, float]:
+    """Run a command; return (exit code, wall seconds, peak resident MiB of that process).
+
+    ``memory_limit`` caps the command's address space (bytes), so that running
+    out of memory ends that command with a MemoryError instead of waking the
+    kernel's OOM killer.
+    """
+    def limit() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+
     start = time.perf_counter()
-    process = subprocess.Popen(cmd, cwd=ROOT)
+    process = subprocess.Popen(cmd, cwd=ROOT, preexec_fn=limit if memory_limit else None)
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     return process.returncode, time.perf_counter() - start, usage.ru_maxrss / 1024

@@ -1,6 +1,6 @@
 """Training cost against corpus size: time and peak memory of one fit, at 1k, 10k and 100k documents.
 
-    python -m bench.scale [--sizes 1000 10000 100000]
+    python -m bench.scale [--sizes 1000 10000 100000] [--memory-limit-gib 22]
 
 Documents are drawn with replacement (fixed seed) from 20 Newsgroups and BBC
 News together (25 single-label classes, real text). Each size runs in its own
@@ -35,7 +35,10 @@ open(sys.argv[2], "w").write(json.dumps(result))
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
+    parser.add_argument("--memory-limit-gib", type=float,
+                        help="cap each fit's address space; a fit that needs more fails (where it stops fitting)")
     args = parser.parse_args(argv)
+    limit = int(args.memory_limit_gib * 2**30) if args.memory_limit_gib else None
     require_corpora()
     pool = usable(read_records("20newsgroups")) + read_records("bbc")
     rng = random.Random(0)
@@ -44,14 +47,16 @@ def main(argv=None) -> int:
         sample = [dict(rng.choice(pool), id=str(i)) for i in range(size)]
         path = write_jsonl(WORK / "scale" / f"sample-{size}.jsonl", sample)
         out = WORK / "scale" / f"result-{size}.json"
-        code, _, peak = run_measured([sys.executable, "-c", FIT, str(path), str(out)])
+        code, seconds, peak = run_measured([sys.executable, "-c", FIT, str(path), str(out)], limit)
         if code != 0:
-            rows.append(f"| {size:,} | | failed (exit {code}) | {peak:.0f} MiB | |")
+            why = f"failed under the {args.memory_limit_gib:g} GiB cap (exit {code})" if limit else f"failed (exit {code})"
+            rows.append(f"| {size:,} | | {why} after {seconds:.0f} s | {peak:.0f} MiB | |")
             continue
         result = json.loads(out.read_text())
         megabytes = sum(len(r["text"]) for r in sample) / 1e6
         rows.append(f"| {size:,} | {megabytes:.0f} | {result['seconds']:.1f} s | {peak:.0f} MiB | {result['terms']:,} |")
-    record("Training cost against corpus size", "python -m bench.scale " + " ".join(map(str, args.sizes)),
+    record("Training cost against corpus size", "python -m bench.scale " + " ".join(argv if argv is not None
+                                                                                    else sys.argv[1:]),
            "\n".join(rows), __doc__.split("\n\n", 2)[2])
     return 0
 

@@ -6,7 +6,8 @@ Articles: a fixed-seed sample of the public corpora in a realistic mix of
 lengths (headlines, Reuters briefs, BBC articles, Usenet posts cut at 1,000
 words). The models are trained on seeds/: the default one (single words, as
 multi-label corpora get) and one with word 1-2-grams (as single-label corpora
-get); fastText is trained on the same seed documents. Everything runs on one core (BLAS limited to one thread).
+get), and one from the streaming trainer (hashed single words, SGD); fastText is
+trained on the same seed documents. Everything runs on one core (BLAS limited to one thread).
 "Floor" is Python's own ``lower()`` plus the same token regex, with no
 counting and no model: the cost no Python tokenizer can avoid.
 
@@ -32,6 +33,7 @@ from bench.common import WORK, read_records, record, require_corpora
 from training.corpus import compose_text, read_corpus
 from training.model import TopicModel
 from training.pipeline import TOKEN_PATTERN, Hyperparameters
+from training.streaming import StreamingOptions
 from training.train import TrainOptions, train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,9 +154,11 @@ def main(argv=None) -> int:
              "batch MB/s | single 1 KB vs pipeline | batch vs pipeline |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     notes = []
-    models = [("default (single words)", Hyperparameters()), ("1-2-grams", Hyperparameters(ngram_max=2))]
-    for index, (label, params) in enumerate(models):
-        folder = train(TrainOptions(out=WORK / f"speed-models-{index}", quiet=True, params=params))
+    models = [("default (single words)", Hyperparameters(), None), ("1-2-grams", Hyperparameters(ngram_max=2), None),
+              ("streaming (hashed words)", Hyperparameters(), StreamingOptions())]
+    for index, (label, params, streaming) in enumerate(models):
+        folder = train(TrainOptions(out=WORK / f"speed-models-{index}", quiet=True, params=params,
+                                    streaming=streaming))
         model = TopicModel.load(folder)
         docs = [compose_text(title, text, model.title_weight) for title, text in articles]
         one_kb = one_kb_articles(articles)
@@ -164,7 +168,9 @@ def main(argv=None) -> int:
             table.append(f"| {label} | {name} | {r['kb_median'] * 1e3:.3f} ms | {r['median'] * 1e3:.3f} / "
                          f"{r['p99'] * 1e3:.3f} ms | {r['rate']:,.0f} | {r['mbps']:.2f} | "
                          f"{base['kb_median'] / r['kb_median']:.1f}x | {r['rate'] / base['rate']:.1f}x |")
-        notes.append(f"{label}: model {model.version}, {len(model.labels)} labels, {len(model.fast.vocabulary):,} terms"
+        terms = (f"{len(model.fast.vocabulary):,} terms" if hasattr(model.fast, "vocabulary")
+                 else f"{len(model.fast._row_of[model.fast._row_of >= 0]):,} weighted hash columns")
+        notes.append(f"{label}: model {model.version}, {len(model.labels)} labels, {terms}"
                      + (f"; fast-path batch throughput is {rows['fast path (service)']['rate'] / rows['fastText (C++)']['rate']:.0%} "
                         "of fastText's" if "fastText (C++)" in rows else "") + ".")
     megabytes = sum(len(compose_text(t, x, 2).encode()) for t, x in articles) / 1e6
