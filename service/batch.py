@@ -156,7 +156,11 @@ def read_chunks(files: list[Path], size: int, skip: int = 0, seen=None) -> Itera
 def _records(path: Path) -> Iterator[tuple[object, int]]:
     """Yield (record, bytes of the file read so far) for one input file."""
     if path.name.endswith(PARQUET_SUFFIXES):
-        import pyarrow.parquet as pq
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise BatchError(f"{path}: reading Parquet needs pyarrow (pip install -r requirements-spark.txt)") \
+                from None
 
         parquet = pq.ParquetFile(path)
         columns = [c for c in ("id", "title", "text") if c in parquet.schema_arrow.names]

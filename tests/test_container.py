@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -67,8 +68,11 @@ def stack(tmp_path_factory):
     data = tmp_path_factory.mktemp("data")
     write_jsonl(data / "small.jsonl", make_documents())
     data.chmod(0o755)
+    (data / "out").mkdir()
+    (data / "out").chmod(0o777)  # the image's user (uid 10001) writes batch results here
     port = free_port()
     env = {**os.environ, "TOPICS_IMAGE": image, "TOPICS_PUBLISH": f"127.0.0.1:{port}", "TOPICS_DATA_DIR": str(data),
+           "TOPICS_BATCH_OUT": str(data / "out"),
            "COMPOSE_PROJECT_NAME": f"topicstest{os.getpid()}"}
     stack = Stack(env, port)
     try:
@@ -114,3 +118,19 @@ def test_trainer_retrains_and_api_reloads_without_restart(stack):
     after = subprocess.run(["docker", "inspect", "-f", "{{.State.StartedAt}} {{.RestartCount}}",
                             stack.compose("ps", "-q", "api").stdout.strip()], capture_output=True, text=True).stdout
     assert after == started  # same container, never restarted
+
+
+def test_batch_service_labels_an_archive_like_the_api(stack):
+    data = Path(stack.env["TOPICS_DATA_DIR"])
+    articles = [{"id": f"a{i}", "text": d["text"]} for i, d in enumerate(make_documents()[:30])] + [{"title": "x"}]
+    write_jsonl(data / "archive.jsonl", articles)
+    stack.compose("--profile", "batch", "run", "--rm", "batch", "--in", "/data/archive.jsonl",
+                  "--out", "/out/topics.jsonl", "--quiet")
+    lines = [json.loads(line) for line in (data / "out" / "topics.jsonl").read_text().splitlines()]
+    assert [line["line"] for line in lines] == list(range(1, 32)) and "error" in lines[-1]
+    version = stack.request("/v1/model")["version"]
+    for article, line in list(zip(articles, lines))[:5]:
+        answer = stack.request("/v1/classify", json.dumps({"id": article["id"], "text": article["text"]}).encode(),
+                               "application/json")
+        assert line["model"]["version"] == version  # the bundle the api serves (both read /models/current)
+        assert {k: v for k, v in line.items() if k != "line"} == answer
