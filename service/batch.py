@@ -410,6 +410,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BatchError, BundleError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: run the same command again to resume", file=sys.stderr)
+        return 130
     if not args.quiet:
         elapsed = time.perf_counter() - started
         print(f"{count:,} articles classified with model {model.version} in {elapsed:.1f}s "
