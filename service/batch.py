@@ -34,6 +34,7 @@ import gzip
 import json
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from collections import deque
@@ -93,6 +94,8 @@ _worker_model: TopicModel | None = None
 def _init_worker(model: TopicModel) -> None:
     global _worker_model
     _worker_model = model
+    # Ctrl-C reaches the whole process group: the parent stops the pool; workers stay quiet.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _classify_chunk(first_line: int, items: list, threshold: float | None, top_k: int | None) -> str:

@@ -132,6 +132,25 @@ def test_local_engine_resumes_after_being_killed(tmp_path, seed_models, articles
     assert resumed == read_output(fresh)
 
 
+def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path, seed_models, articles):
+    records = [dict(a, id=f"{a['id']}-{k}") for k in range(12) for a in articles]
+    source = write_lines(tmp_path / "in.jsonl", [json.dumps(r) for r in records])
+    out = tmp_path / "out.jsonl"
+    cmd = [sys.executable, "-m", "service.batch", "--model", str(seed_models / "current"), "--in", str(source),
+           "--out", str(out), "--workers", "2", "--chunk-size", "10", "--quiet"]
+    process = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 100_000):
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "run the same command again to resume" in err, err
+    assert "Traceback" not in err, err
+    assert 0 < len(out.read_text().splitlines()) < len(records)
+    assert subprocess.run(cmd, cwd=ROOT).returncode == 0
+    assert [r["id"] for r in read_output(out)] == [r["id"] for r in records]
+
+
 def test_completed_lines_cuts_a_partial_line(tmp_path):
     out = tmp_path / "out.jsonl"
     assert completed_lines(out) == (0, None)
