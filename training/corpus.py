@@ -15,7 +15,9 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
 
 from training.bundle import sha256_file
 
@@ -92,6 +94,22 @@ def compose_text(title: str | None, text: str, title_weight: int = 1) -> str:
     if not title or title_weight <= 0:
         return text
     return "\n".join([title] * title_weight + [text])
+
+
+def texts(docs: Iterable[Document], title_weight: int) -> list[str]:
+    """The strings the model reads for ``docs`` (see :func:`compose_text`)."""
+    return [compose_text(d.title, d.text, title_weight) for d in docs]
+
+
+def label_matrix(docs: Sequence[Document], labels: list[str]) -> np.ndarray:
+    """A boolean (documents x labels) matrix: which of ``labels`` each document carries."""
+    index = {label: j for j, label in enumerate(labels)}
+    Y = np.zeros((len(docs), len(labels)), dtype=bool)
+    for i, doc in enumerate(docs):
+        for label in doc.labels:
+            if label in index:
+                Y[i, index[label]] = True
+    return Y
 
 
 def _open_text(path: Path) -> io.TextIOBase:

@@ -40,8 +40,8 @@ from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.linear_model import SGDClassifier
 from sklearn.pipeline import Pipeline
 
-from training.corpus import CorpusError, Document, compose_text, iter_documents, read_descriptions, \
-    source_fingerprints
+from training.corpus import CorpusError, Document, compose_text, iter_documents, label_matrix, read_descriptions, \
+    source_fingerprints, texts
 from training.evaluate import compute_report
 from training.pipeline import RANDOM_STATE, TOKEN_PATTERN, Hyperparameters
 from training.progress import Progress
@@ -227,14 +227,6 @@ def check_scan(result: Scan, labels: list[str], minimum: int, source: Path) -> N
         raise CorpusError(source, f"need at least two labels (or one label and 'none' examples), found {labels}")
 
 
-def _indicator(docs: list[Document], index: dict[str, int]) -> np.ndarray:
-    Y = np.zeros((len(docs), len(index)), dtype=int)
-    for i, doc in enumerate(docs):
-        for label in doc.labels:
-            Y[i, index[label]] = 1
-    return Y
-
-
 # -- the run ----------------------------------------------------------------------
 
 def train_streaming(options, stream: StreamingOptions) -> Path:
@@ -279,16 +271,15 @@ def train_streaming(options, stream: StreamingOptions) -> Path:
     tfidf.idf_ = np.log((1 + n_train) / (1 + result.df)) + 1.0  # TfidfTransformer's smooth idf
     clf = _classifier(labels, multilabel, result.counts[TRAIN], n_train, params, stream)
     pipeline = Pipeline([("vect", hasher), ("tfidf", tfidf), ("clf", clf)])
-    index = {label: j for j, label in enumerate(labels)}
 
     with progress.stage("fitting"):
         for epoch in range(stream.epochs):
             train_docs = (d for d in read() if part(d) == TRAIN)
             for batch in batches(shuffled(train_docs, stream.shuffle_buffer, options.seed + epoch),
                                  stream.batch_size):
-                X = tfidf.transform(hasher.transform(_texts(batch, params.title_weight)))
+                X = tfidf.transform(hasher.transform(texts(batch, params.title_weight)))
                 if multilabel:
-                    clf.partial_fit(X, _indicator(batch, index))
+                    clf.partial_fit(X, label_matrix(batch, labels).astype(int))
                 else:
                     clf.partial_fit(X, np.array([d.labels[0] for d in batch]), classes=np.array(labels))
             progress.say(f"  epoch {epoch + 1}/{stream.epochs}")
@@ -300,8 +291,8 @@ def train_streaming(options, stream: StreamingOptions) -> Path:
         P, Y, titles = [], [], []
         for batch in batches((d for d in read() if part(d) == which), stream.batch_size):
             # Columns follow ``labels``: SGDClassifier sorts its classes, and the labels are sorted.
-            P.append(np.asarray(pipeline.predict_proba(_texts(batch, params.title_weight))))
-            Y.append(_indicator(batch, index).astype(bool))
+            P.append(np.asarray(pipeline.predict_proba(texts(batch, params.title_weight))))
+            Y.append(label_matrix(batch, labels))
             titles += [d.title or d.text[:80] for d in batch]
         return np.vstack(P), np.vstack(Y), titles
 
@@ -363,10 +354,6 @@ def train_streaming(options, stream: StreamingOptions) -> Path:
     progress.say(f"published {folder.name}: accuracy {report['accuracy']:.4f}, micro-F1 "
                  f"{report['micro']['f1']:.4f}, macro-F1 {report['macro']['f1']:.4f} -> {options.out / 'current'}")
     return folder
-
-
-def _texts(docs: list[Document], title_weight: int) -> list[str]:
-    return [compose_text(d.title, d.text, title_weight) for d in docs]
 
 
 def _hasher(stream: StreamingOptions, ngram_max: int) -> HashingVectorizer:

@@ -31,7 +31,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from training import bundle
-from training.corpus import Corpus, CorpusError, CsvColumns, Document, check_label_support, compose_text, read_corpus
+from training.corpus import Corpus, CorpusError, CsvColumns, Document, check_label_support, label_matrix, \
+    read_corpus, texts
 from training.evaluate import compute_report, plot_report, render_markdown
 from training.model import TopicModel, library_versions
 from training.pipeline import RANDOM_STATE, Hyperparameters, build_pipeline
@@ -70,22 +71,8 @@ class TrainOptions:
 
 # -- data -----------------------------------------------------------------
 
-def _texts(docs: Sequence[Document], title_weight: int) -> list[str]:
-    return [compose_text(d.title, d.text, title_weight) for d in docs]
-
-
-def _label_matrix(docs: Sequence[Document], labels: list[str]) -> np.ndarray:
-    index = {label: j for j, label in enumerate(labels)}
-    Y = np.zeros((len(docs), len(labels)), dtype=bool)
-    for i, doc in enumerate(docs):
-        for label in doc.labels:
-            if label in index:
-                Y[i, index[label]] = True
-    return Y
-
-
 def _targets(docs: Sequence[Document], labels: list[str], multilabel: bool):
-    return _label_matrix(docs, labels).astype(int) if multilabel else np.array([d.labels[0] for d in docs])
+    return label_matrix(docs, labels).astype(int) if multilabel else np.array([d.labels[0] for d in docs])
 
 
 def _strata(docs: Sequence[Document]) -> list[str] | None:
@@ -142,7 +129,7 @@ def fit(params: Hyperparameters, docs: Sequence[Document], labels: list[str], mu
     pipeline = build_pipeline(params, multilabel, n_documents=len(docs))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        pipeline.fit(_texts(docs, params.title_weight), _targets(docs, labels, multilabel))
+        pipeline.fit(texts(docs, params.title_weight), _targets(docs, labels, multilabel))
     return pipeline
 
 
@@ -169,7 +156,7 @@ def out_of_fold(params: Hyperparameters, docs: list[Document], labels: list[str]
     else:
         splits = KFold(folds, shuffle=True, random_state=seed).split(docs)
     P = np.zeros((len(docs), len(labels)))
-    Y = _label_matrix(docs, labels)
+    Y = label_matrix(docs, labels)
     scores = []
     iterator = progress.bar(list(splits), folds, "folds") if progress else splits
     for train_idx, test_idx in iterator:
@@ -179,7 +166,7 @@ def out_of_fold(params: Hyperparameters, docs: list[Document], labels: list[str]
             # A rare label can be absent from one fold's training part.
             warnings.simplefilter("ignore", UserWarning)
             pipeline = fit(params, part, labels, multilabel)
-            P[test_idx] = _proba_in_label_order(pipeline, _texts(held, params.title_weight), labels, multilabel)
+            P[test_idx] = _proba_in_label_order(pipeline, texts(held, params.title_weight), labels, multilabel)
         if multilabel:
             pred = P[test_idx] >= 0.5
             truth = Y[test_idx]
@@ -245,13 +232,13 @@ def train(options: TrainOptions) -> Path:
     params = params.resolved(multilabel)  # record the values actually used
     with progress.stage("tuning thresholds"):
         oof, fold_scores = out_of_fold(params, train_docs, labels, multilabel, options.folds, options.seed, progress)
-        thresholds = tune_thresholds(_label_matrix(train_docs, labels), oof)
+        thresholds = tune_thresholds(label_matrix(train_docs, labels), oof)
     with progress.stage("fitting"):
         pipeline = fit(params, train_docs, labels, multilabel)
     with progress.stage("evaluating"):
-        test_texts = _texts(test_docs, params.title_weight)
+        test_texts = texts(test_docs, params.title_weight)
         P = _proba_in_label_order(pipeline, test_texts, labels, multilabel)
-        report = compute_report(_label_matrix(test_docs, labels), P, labels, thresholds, multilabel,
+        report = compute_report(label_matrix(test_docs, labels), P, labels, thresholds, multilabel,
                                 [d.title or d.text[:80] for d in test_docs])
         report["cross_validation"] = {
             "folds": len(fold_scores), "metric": "micro-F1 at 0.5" if multilabel else "accuracy",
