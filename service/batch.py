@@ -41,6 +41,7 @@ from collections import deque
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from service import client
 from training.bundle import BundleError
 from training.model import TopicModel
 
@@ -185,40 +186,19 @@ def _records(path: Path) -> Iterator[tuple[object, int]]:
 def completed_lines(out: Path) -> tuple[int, str | None]:
     """Count whole lines in ``out`` and return the model version of the last one.
 
-    A trailing partial line (left by a kill mid-write) is cut off first. The
-    file is read in blocks, so this works on outputs of any size.
+    A trailing partial line (left by a kill mid-write) is cut off first, as
+    the command-line client does when it resumes.
     """
-    if not out.exists():
+    count = client.completed_lines(out)
+    if not count:
         return 0, None
-    with open(out, "r+b") as fh:
-        size = fh.seek(0, os.SEEK_END)
-        end = size
-        while end > 0:  # find the last newline
-            start = max(0, end - 65536)
-            fh.seek(start)
-            block = fh.read(end - start)
-            cut = block.rfind(b"\n")
-            if cut >= 0:
-                end = start + cut + 1
-                break
-            end = start
-        if end != size:
-            fh.truncate(end)
-        fh.seek(0)
-        count = 0
-        while block := fh.read(1 << 20):
-            count += block.count(b"\n")
-        last = b""
-        if end:
-            fh.seek(max(0, end - 65536))
-            last = fh.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
-    version = None
-    if last:
-        try:
-            version = json.loads(last).get("model", {}).get("version")
-        except ValueError:
-            raise BatchError(f"{out}: the last line is not a result line; is this the right output file?") from None
-    return count, version
+    with open(out, "rb") as fh:
+        fh.seek(max(0, fh.seek(0, os.SEEK_END) - 65536))
+        last = fh.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    try:
+        return count, json.loads(last).get("model", {}).get("version")
+    except ValueError:
+        raise BatchError(f"{out}: the last line is not a result line; is this the right output file?") from None
 
 
 class _Meter:

@@ -117,16 +117,30 @@ def classify(args) -> int:
 # -- batch ----------------------------------------------------------------
 
 def completed_lines(out: Path) -> int:
-    """Count whole lines in OUT, cutting off a trailing partial line left by an interruption."""
+    """Count whole lines in OUT, cutting off a trailing partial line left by an interruption.
+
+    The file is read in blocks, so this works on outputs of any size.
+    """
     if not out.exists():
         return 0
-    data = out.read_bytes()
-    if data and not data.endswith(b"\n"):
-        keep = data.rfind(b"\n") + 1
-        with open(out, "r+b") as fh:
-            fh.truncate(keep)
-        data = data[:keep]
-    return data.count(b"\n")
+    with open(out, "r+b") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        end = size
+        while end > 0:  # find the last newline, reading backwards
+            start = max(0, end - 65536)
+            fh.seek(start)
+            cut = fh.read(end - start).rfind(b"\n")
+            if cut >= 0:
+                end = start + cut + 1
+                break
+            end = start
+        if end != size:
+            fh.truncate(end)
+        fh.seek(0)
+        count = 0
+        while block := fh.read(1 << 20):
+            count += block.count(b"\n")
+    return count
 
 
 def read_articles(path: Path, skip: int) -> Iterator[tuple[int, dict | None, str | None]]:
