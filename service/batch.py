@@ -42,6 +42,8 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from service import client
+from service.api import parse_article
+from service.errors import InvalidField
 from training.bundle import BundleError
 from training.model import TopicModel
 
@@ -56,18 +58,11 @@ class BatchError(Exception):
 # -- one chunk of articles ----------------------------------------------------
 
 def check_article(record: object) -> str | None:
-    """Return why ``record`` cannot be classified, or None when it can (the service's rules)."""
-    if not isinstance(record, dict):
-        return "the line is not a JSON object"
-    text = record.get("text")
-    if not isinstance(text, str) or not text.strip():
-        return "no non-empty 'text'"
-    title = record.get("title")
-    if title is not None and not isinstance(title, str):
-        return "'title' must be a string"
-    doc_id = record.get("id")
-    if doc_id is not None and (isinstance(doc_id, bool) or not isinstance(doc_id, (str, int))):
-        return "'id' must be a string or an integer"
+    """Return why ``record`` cannot be classified, or None when it can: the API's own rules and words."""
+    try:
+        parse_article(record)
+    except InvalidField as exc:
+        return exc.detail
     return None
 
 
