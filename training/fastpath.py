@@ -442,7 +442,7 @@ class FastHashedTfidf(_Words):
                 column_of[i] = self._column(terms[i])
         columns = np.array(column_of, dtype=np.int64)
         tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-        if len(np.unique(columns)) < len(columns):  # two terms hashed to one column: add them up
+        if len(set(column_of)) < len(column_of):  # two terms hashed to one column: add them up
             columns, where = np.unique(columns, return_inverse=True)
             tf = np.bincount(where, weights=tf)
         if self._sublinear:
