@@ -315,7 +315,9 @@ def run_spark(model: TopicModel, source: str, out: str, *, master: str | None = 
         raise BatchError("the Spark engine needs pyspark: pip install -r requirements-spark.txt") from None
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # executors run this interpreter in local mode
     builder = SparkSession.builder.appName("topics-batch").config("spark.ui.showConsoleProgress", "false")
-    if master or not os.environ.get("SPARK_HOME") and "spark.master" not in os.environ.get("PYSPARK_SUBMIT_ARGS", ""):
+    # spark-submit sets SPARK_HOME and passes its own master; anywhere else, default to local mode.
+    under_submit = bool(os.environ.get("SPARK_HOME")) or "spark.master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
+    if master or not under_submit:
         builder = builder.master(master or "local[*]")
     spark = builder.getOrCreate()
     from pyspark.errors import PySparkException
