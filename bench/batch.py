@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import shutil
 import sys
 from pathlib import Path
 
-from bench.common import WORK, read_records, record, require_corpora, run_sampled
+from bench.common import WORK, article_mix, record, require_corpora, run_sampled
 from training.train import TrainOptions, train
 
 
@@ -29,27 +28,11 @@ def synthesize(path: Path, n: int, seed: int = 0) -> Path:
     """Write ``n`` sampled articles to ``path`` (kept between runs)."""
     if path.exists() and sum(1 for _ in open(path, "rb")) == n:
         return path
-    rng = random.Random(seed)
-    reuters = [r for r in read_records("reuters21578") if r["text"].strip()]
-    bbc = read_records("bbc")
-    news = [r for r in read_records("20newsgroups") if r["text"].strip()]
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as fh:
-        for i in range(n):
-            kind = i % 4
-            if kind == 0:
-                r = rng.choice(bbc + reuters) if i % 8 else rng.choice(reuters)
-                article = {"text": r.get("title") or r["text"][:80]}
-            elif kind == 1:
-                r = rng.choice(reuters)
-                article = {"title": r.get("title") or "", "text": r["text"]}
-            elif kind == 2:
-                r = rng.choice(bbc)
-                article = {"title": r["title"], "text": r["text"]}
-            else:
-                r = rng.choice(news)
-                article = {"title": r["title"], "text": " ".join(r["text"].split()[:1000])}
-            fh.write(json.dumps({"id": f"a{i}", **article}, ensure_ascii=False) + "\n")
+        for i, (title, text) in enumerate(article_mix(n, seed)):
+            article = {"id": f"a{i}", "title": title, "text": text} if title else {"id": f"a{i}", "text": text}
+            fh.write(json.dumps(article, ensure_ascii=False) + "\n")
     return path
 
 

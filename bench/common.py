@@ -6,11 +6,13 @@ import gzip
 import json
 import os
 import platform
+import random
 import subprocess
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("TOPICS_SHARED", ROOT.parent / "shared"))
@@ -39,6 +41,34 @@ def read_records(name: str) -> list[dict]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as fh:
         return [json.loads(line) for line in fh]
+
+
+def article_mix(n: int, seed: int = 0) -> Iterator[tuple[str, str]]:
+    """Yield ``n`` (title, text) pairs sampled from the public corpora: a realistic mix of lengths.
+
+    A quarter are headlines alone (BBC or Reuters, title ""), a quarter Reuters
+    briefs, a quarter BBC articles and a quarter Usenet posts cut at 1,000
+    words. A generator, so a million articles can be written without holding them.
+    """
+    rng = random.Random(seed)
+    reuters = [r for r in read_records("reuters21578") if r["text"].strip()]
+    bbc = read_records("bbc")
+    news = [r for r in read_records("20newsgroups") if r["text"].strip()]
+    headlines = bbc + reuters
+    for i in range(n):
+        kind = i % 4
+        if kind == 0:
+            r = rng.choice(headlines)
+            yield "", r.get("title") or r["text"][:80]
+        elif kind == 1:
+            r = rng.choice(reuters)
+            yield r.get("title") or "", r["text"]
+        elif kind == 2:
+            r = rng.choice(bbc)
+            yield r["title"], r["text"]
+        else:
+            r = rng.choice(news)
+            yield r["title"], " ".join(r["text"].split()[:1000])
 
 
 def reuters_90(records: list[dict]) -> list[dict]:

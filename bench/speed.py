@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from bench.common import WORK, read_records, record, require_corpora
+from bench.common import WORK, article_mix, record, require_corpora
 from training.corpus import compose_text, read_corpus
 from training.model import TopicModel
 from training.pipeline import TOKEN_PATTERN, Hyperparameters
@@ -41,26 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def sample_articles(n: int, seed: int = 0) -> list[tuple[str, str]]:
     """Return (title, text) pairs: a quarter headlines, the rest real bodies of every length."""
-    rng = random.Random(seed)
-    reuters = [r for r in read_records("reuters21578") if r["text"].strip()]
-    bbc = read_records("bbc")
-    news = [r for r in read_records("20newsgroups") if r["text"].strip()]
-    out = []
-    for i in range(n):
-        kind = i % 4
-        if kind == 0:
-            r = rng.choice(bbc + reuters)
-            out.append(("", r.get("title") or r["text"][:80]))
-        elif kind == 1:
-            r = rng.choice(reuters)
-            out.append((r.get("title") or "", r["text"]))
-        elif kind == 2:
-            r = rng.choice(bbc)
-            out.append((r["title"], r["text"]))
-        else:
-            r = rng.choice(news)
-            out.append((r["title"], " ".join(r["text"].split()[:1000])))
-    return out
+    return list(article_mix(n, seed))
 
 
 def one_kb_articles(articles, n=200) -> list[str]:
