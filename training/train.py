@@ -133,11 +133,11 @@ def fit(params: Hyperparameters, docs: Sequence[Document], labels: list[str], mu
     return pipeline
 
 
-def _proba_in_label_order(pipeline, texts: list[str], labels: list[str], multilabel: bool) -> np.ndarray:
-    proba = np.asarray(pipeline.predict_proba(texts))
+def _proba_in_label_order(pipeline, strings: list[str], labels: list[str], multilabel: bool) -> np.ndarray:
+    proba = np.asarray(pipeline.predict_proba(strings))
     if multilabel:
         return proba
-    out = np.zeros((len(texts), len(labels)))
+    out = np.zeros((len(strings), len(labels)))
     for k, label in enumerate(pipeline.named_steps["clf"].classes_):
         out[:, labels.index(label)] = proba[:, k]
     return out
