@@ -9,6 +9,7 @@ from typing import Any, Mapping
 from flask import Flask, current_app, g, request
 
 from service import admin, api, auth, config, errors, feedback, health, logs, metrics, openapi, web
+from service.jsonio import OrjsonProvider
 from service.model import ModelHolder
 
 SECURITY_HEADERS = {
@@ -30,6 +31,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config.from_environment())
     if test_config:
         app.config.update(test_config)
+    app.json = OrjsonProvider(app)
     app.json.sort_keys = False
     app.config["MAX_CONTENT_LENGTH"] = app.config["TOPICS_MAX_BATCH_BYTES"]
 

@@ -41,6 +41,9 @@ class Options:
     explain: bool = False
 
 
+DEFAULT_OPTIONS = Options()
+
+
 # -- parsing ----------------------------------------------------------------
 
 def _decode_json() -> object:
@@ -50,8 +53,7 @@ def _decode_json() -> object:
     except UnicodeDecodeError as exc:
         raise MalformedJSON(f"The body is not valid UTF-8 (byte {exc.start}).") from None
     try:
-        # The standard library's parser directly: Flask's JSON provider would only pass the call on to it.
-        return json.loads(text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant)
+        return _DECODER.decode(text)
     except ValueError as exc:
         raise MalformedJSON(f"The body is not valid JSON: {exc}") from None
     except RecursionError:
@@ -75,13 +77,18 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# The standard library's parser (orjson would keep the last of two equal keys silently), built
+# once: json.loads() with these options would build a new decoder for every request.
+_DECODER = json.JSONDecoder(object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant)
+
+
 def _media_type() -> str:
     return (request.mimetype or "").lower()
 
 
-def _json_object() -> dict:
-    """Return the request's JSON object, or raise the matching problem."""
-    if _media_type() != "application/json":
+def _json_object(media_type: str | None = None) -> dict:
+    """Return the request's JSON object, or raise the matching problem (``media_type``: if already read)."""
+    if (media_type or _media_type()) != "application/json":
         raise UnsupportedMediaType(
             f"Send application/json{' or text/plain' if request.endpoint == 'api.classify' else ''}, "
             f"not {request.mimetype or 'a body without Content-Type'}."
@@ -141,6 +148,8 @@ def parse_options(body: dict) -> Options:
             if name not in OPTION_FIELDS:
                 raise InvalidField(f"Unknown option {name!r}; options are {sorted(OPTION_FIELDS)}.", field=name)
             values[name] = _option_from_query(name, raw)
+    elif OPTION_FIELDS.isdisjoint(body):  # the common case: nothing to check
+        return DEFAULT_OPTIONS
     values.update({k: v for k, v in body.items() if k in OPTION_FIELDS})
     top_k = values.get("top_k")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
@@ -204,7 +213,8 @@ def classify_articles(articles: list[Article], options: Options) -> list[dict]:
 @bp.post("/classify")
 def classify():
     """Classify one article sent as JSON or as a text/plain body."""
-    if _media_type() == "text/plain":
+    media_type = _media_type()
+    if media_type == "text/plain":
         raw = request.get_data(cache=True)
         try:
             text = raw.decode("utf-8")
@@ -213,7 +223,7 @@ def classify():
         article = parse_article({"text": text})
         options = parse_options({})
     else:
-        body = _json_object()
+        body = _json_object(media_type)
         _check_known(body, CLASSIFY_FIELDS)
         article = parse_article(body)
         options = parse_options(body)

@@ -41,6 +41,7 @@ the same arithmetic (``tests/test_streaming.py`` checks it the same way).
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from itertools import repeat
@@ -48,6 +49,7 @@ from typing import Sequence
 
 import numpy as np
 from scipy import sparse
+from scipy.special import expit
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.multiclass import OneVsRestClassifier
@@ -210,7 +212,7 @@ class _Words:
 def _probabilities(z: np.ndarray, link: str) -> np.ndarray:
     """Turn decision values into the classifier's probabilities."""
     if link == "sigmoid":  # one-vs-rest: one independent probability per label
-        return 1.0 / (1.0 + np.exp(-z))
+        return expit(z)  # 1 / (1 + exp(-z)) in one call
     if link == "normalized-sigmoid":  # SGDClassifier's multi-class probabilities (one-vs-rest, normalized)
         p = 1.0 / (1.0 + np.exp(-z))
         return p / p.sum(axis=1, keepdims=True)
@@ -233,10 +235,13 @@ class FastLinearTfidf(_Words):
         self._min_n, self._max_n = vect.ngram_range
         self._sublinear = vect.sublinear_tf
         self.vocabulary: dict[str, int] = vect.vocabulary_
-        self._idf = np.asarray(vect.idf_, dtype=np.float64)
         coef = coef.toarray() if sparse.issparse(coef) else np.asarray(coef, dtype=np.float64)
+        # Column `_unknown` (one past the vocabulary) stands for every term outside it: its idf and
+        # weights are zero, so a single article needs no mask to leave those terms out.
+        self._unknown = len(vect.idf_)
+        self._idf = np.append(np.asarray(vect.idf_, dtype=np.float64), 0.0)
         # Row t holds idf[t] * coef[:, t]: one contiguous row per term.
-        self._weights = np.ascontiguousarray((coef * self._idf[None, :]).T)
+        self._weights = np.ascontiguousarray(np.vstack([(coef * self._idf[None, :-1]).T, np.zeros(len(coef))]))
         self._coef = np.ascontiguousarray(coef.T)
         self._intercept = np.asarray(intercept, dtype=np.float64)
         self._terms: np.ndarray | None = None
@@ -260,31 +265,34 @@ class FastLinearTfidf(_Words):
 
     # -- features ---------------------------------------------------------
     def _counts(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """Return (column indices, tf weights) of the article's vocabulary terms."""
+        """Return (columns, tf weights) of the article's distinct terms; ``_unknown`` for terms
+        outside the vocabulary."""
         tokens = self._words(text)
         if self._drop_one_char:
             tokens = [token for token in tokens if len(token) > 1]
         counts = Counter(self._grams(tokens, self._min_n, self._max_n))
-        columns = np.fromiter(map(self.vocabulary.get, counts, repeat(-1)), dtype=np.intp, count=len(counts))
+        columns = np.fromiter(map(self.vocabulary.get, counts, repeat(self._unknown)), dtype=np.intp,
+                              count=len(counts))
         tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-        known = columns >= 0
-        columns, tf = columns[known], tf[known]
         if self._sublinear:
-            tf = np.log(tf) + 1.0
+            np.log(tf, out=tf)
+            tf += 1.0
         return columns, tf
 
     def _norm(self, columns: np.ndarray, tf: np.ndarray) -> float:
-        weighted = tf * self._idf[columns]
-        norm = float(np.sqrt(weighted @ weighted))
-        return norm if norm > 0 else 1.0
+        weighted = tf * self._idf.take(columns)
+        return math.sqrt(weighted @ weighted) or 1.0
 
     # -- scores -----------------------------------------------------------
     def decision(self, texts: Sequence[str]) -> np.ndarray:
         """Return the linear decision values, shaped (articles, labels)."""
         if len(texts) == 1:
+            # Per request in the service: as few numpy calls as the arithmetic allows.
             columns, tf = self._counts(texts[0])
-            scores = (tf / self._norm(columns, tf)) @ self._weights[columns] if len(columns) else 0.0
-            return (scores + self._intercept)[None, :]
+            scores = tf @ self._weights.take(columns, axis=0)
+            scores /= self._norm(columns, tf)
+            scores += self._intercept
+            return scores[None, :]
         return np.asarray(self._batch_features(texts) @ self._weights) + self._intercept
 
     def _batch_features(self, texts: Sequence[str]) -> sparse.csr_matrix:
@@ -360,6 +368,8 @@ class FastLinearTfidf(_Words):
     def contributions(self, text: str, label_index: int) -> list[tuple[str, float]]:
         """Return (term, feature value x coefficient) for the article's terms, largest first."""
         columns, tf = self._counts(text)
+        known = columns != self._unknown
+        columns, tf = columns[known], tf[known]
         if not len(columns):
             return []
         values = tf * self._idf[columns] / self._norm(columns, tf) * self._coef[columns, label_index]

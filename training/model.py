@@ -118,9 +118,10 @@ class TopicModel:
         if top_k is not None:
             order, chosen = order[:top_k], chosen[:top_k]
         labels = self.labels
+        rounded = [round(value, 6) for value in values]
         return {
-            "topics": [{"label": labels[j], "score": round(values[j], 6)} for j in chosen],
-            "scores": {labels[j]: round(values[j], 6) for j in order},
+            "topics": [{"label": labels[j], "score": rounded[j]} for j in chosen],
+            "scores": {labels[j]: rounded[j] for j in order},
             "model": {"version": self.version},
         }
 
