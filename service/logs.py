@@ -60,8 +60,9 @@ def _finish(response):
         "bytes_in": request.content_length or 0,
         "remote_addr": request.remote_addr,
     }
-    if current_app.config["TOPICS_LOG_TEXT"] and request.path.startswith("/v1/classify"):
-        fields["body"] = request.get_data(cache=True, as_text=True)[:10_000]
+    body = g.get("body")  # only a body the view read: never read one just to log it
+    if current_app.config["TOPICS_LOG_TEXT"] and body is not None and request.path.startswith("/v1/classify"):
+        fields["body"] = body[:40_000].decode("utf-8", "replace")[:10_000]
     log.info("%s %s %s", request.method, request.path, response.status_code, extra={"fields": fields})
     return response
 
