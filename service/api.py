@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from flask import Blueprint, current_app, g, request
 from werkzeug.exceptions import ClientDisconnected
@@ -24,9 +25,8 @@ CLASSIFY_FIELDS = ARTICLE_FIELDS | OPTION_FIELDS
 TRUE_WORDS, FALSE_WORDS = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
 
 
-@dataclass(frozen=True)
-class Article:
-    """One article to classify."""
+class Article(NamedTuple):
+    """One article to classify (a named tuple: made once per article, and cheaper than a frozen dataclass)."""
 
     text: str
     title: str | None = None
@@ -115,6 +115,9 @@ _DECODER = json.JSONDecoder(object_pairs_hook=_reject_duplicate_keys, parse_cons
 
 
 def _media_type() -> str:
+    raw = request.environ.get("CONTENT_TYPE", "")
+    if raw == "application/json":  # what nearly every client sends: no header parsing needed
+        return raw
     return (request.mimetype or "").lower()
 
 

@@ -161,3 +161,10 @@ def test_label_only_in_test_part_is_an_error(tmp_path):
                            params=Hyperparameters(min_df=1))
     with pytest.raises(ValueError, match="'orphan' appears in the test part but never in the training part"):
         train(options)
+
+
+def test_answer_rounds_like_round_to_six_decimals(toy_models):
+    model = TopicModel.load(toy_models / "current")
+    rng = np.random.default_rng(3)
+    for row in rng.random((2000, 3)) ** rng.integers(1, 8, size=(2000, 1)):  # spread over magnitudes
+        assert sorted(model.answer(row)["scores"].values()) == sorted(round(float(v), 6) for v in row)
