@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,12 +69,32 @@ def wrk(url: str, connections: int, seconds: int, body_file: Path | None = None)
         cmd[1:1] = ["-s", str(script)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     latency = {}
     for pct in ("50", "99"):
         value, unit = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out).groups()
         latency[pct] = float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
-    return {"rate": rate, "p50": latency["50"], "p99": latency["99"], "errors": int(non2xx.group(1)) if non2xx else 0}
+    return {"rate": rate, "requests": requests, "p50": latency["50"], "p99": latency["99"],
+            "errors": int(non2xx.group(1)) if non2xx else 0}
+
+
+def server_cpu(master: int) -> float:
+    """CPU seconds (user + system) the master and its workers have used so far."""
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True).stdout
+    total = 0
+    for pid in [master] + [int(p) for p in out.split()]:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def measured(url: str, master: int, connections: int, seconds: int, body_file: Path | None) -> dict:
+    """One wrk run, with the server's CPU time per request."""
+    before = server_cpu(master)
+    run = wrk(url, connections, seconds, body_file)
+    run["cpu_us"] = (server_cpu(master) - before) / max(run["requests"], 1) * 1e6
+    return run
 
 
 def memory(master: int) -> list[dict]:
@@ -93,7 +114,7 @@ def memory(master: int) -> list[dict]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.http", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
     require_corpora()
     if shutil.which("wrk") is None:
@@ -111,35 +132,46 @@ def main(argv=None) -> int:
     workers, threads = int(os.environ.get("TOPICS_WORKERS", 2)), int(os.environ.get("TOPICS_THREADS", 2))
     process, url = start(models, workers, threads, preload=True)
     try:
-        rows = ["| load | connections | requests/s (median of 3) | articles/s | p50 | p99 | non-2xx |",
-                "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        rows = [f"| load | connections | requests/s (median of {args.rounds}) | articles/s | p50 | p99 | "
+                "server CPU per request | non-2xx |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         loads = ([("classify, 1 KB article", "/v1/classify", single, c, 1) for c in (1, 8, 64)]
                  + [("batch of 100 articles", "/v1/classify/batch", batch, 8, 100),
                     ("/healthz (ceiling)", "/healthz", None, 8, 0)])
         runs: dict = {}
-        # Rounds interleave the loads, so a noisy spell on this shared machine hits all of them alike.
+        # Rounds interleave the loads, so a noisy spell on this shared machine hits all of them alike;
+        # /healthz runs right after classify at 8 connections, the pair the ratio below compares.
+        order = [loads[1], loads[4], loads[0], loads[2], loads[3]]
         for _ in range(args.rounds):
-            for name, path, body, connections, per in loads:
+            for name, path, body, connections, per in order:
                 wrk(url + path, connections, 1, body)  # warm up
-                runs.setdefault((name, connections), []).append(wrk(url + path, connections, args.seconds, body))
-        results = {}
+                runs.setdefault((name, connections), []).append(
+                    measured(url + path, process.pid, connections, args.seconds, body))
         for name, path, body, connections, per in loads:
-            r = sorted(runs[(name, connections)], key=lambda run: run["rate"])[len(runs[(name, connections)]) // 2]
-            results[(name, connections)] = r
+            group = runs[(name, connections)]
+            r = sorted(group, key=lambda run: run["rate"])[len(group) // 2]
+            cpu = statistics.median(run["cpu_us"] for run in group)
             rows.append(f"| {name} | {connections} | {r['rate']:,.0f} | {r['rate'] * per:,.0f} | {r['p50']:.2f} ms | "
-                        f"{r['p99']:.2f} ms | {sum(run['errors'] for run in runs[(name, connections)])} |")
+                        f"{r['p99']:.2f} ms | {cpu:,.0f} µs | {sum(run['errors'] for run in group)} |")
     finally:
         stop(process)
-    share = results[("classify, 1 KB article", 8)]["rate"] / results[("/healthz (ceiling)", 8)]["rate"]
+    # Each round's classify rate over the /healthz rate measured seconds later: a slow spell on this
+    # shared machine moves both, so the median of the per-round ratios is steadier than a ratio of medians.
+    ratios = [c["rate"] / h["rate"] for c, h in zip(runs[("classify, 1 KB article", 8)], runs[("/healthz (ceiling)", 8)])]
+    cpu_ratio = (statistics.median(run["cpu_us"] for run in runs[("/healthz (ceiling)", 8)])
+                 / statistics.median(run["cpu_us"] for run in runs[("classify, 1 KB article", 8)]))
     record(f"HTTP under gunicorn ({workers} workers x {threads} threads, wrk on loopback)", "python -m bench.http",
-           "\n".join(rows), f"Single-article classify at 8 connections reaches {share:.0%} of the same server's "
-           "/healthz rate (medians of interleaved rounds). wrk runs on the same 2 cores as the server.")
+           "\n".join(rows), f"Single-article classify at 8 connections reaches {statistics.median(ratios):.0%} of the "
+           f"same server's /healthz rate (median of {len(ratios)} rounds' ratios: "
+           f"{', '.join(f'{r:.0%}' for r in ratios)}). By server CPU per request, /healthz costs "
+           f"{cpu_ratio:.0%} of a classify request. wrk runs on the same 2 cores as the server; server CPU is "
+           "the master's and workers' user + system time over the requests wrk completed.")
 
-    matrix = ["| workers x threads | classify requests/s at 8 connections (median of 3) | p99 |",
+    matrix = [f"| workers x threads | classify requests/s at 8 connections (median of {min(args.rounds, 3)}) | p99 |",
               "| --- | ---: | ---: |"]
     shapes = ((1, 1), (2, 1), (2, 2), (2, 4), (4, 1), (4, 2))
     rates: dict = {shape: [] for shape in shapes}
-    for _ in range(args.rounds):
+    for _ in range(min(args.rounds, 3)):
         for n, t in shapes:
             process, url = start(models, n, t, preload=True)
             try:
