@@ -1,12 +1,14 @@
 """HTTP throughput and latency under gunicorn, with wrk on loopback, and memory per worker.
 
-    python -m bench.http [--seconds 10]
+    python -m bench.http [--seconds 5] [--rounds 5]
 
 Runs the default model with the project's gunicorn.conf.py (2 workers x 2
 threads unless TOPICS_WORKERS/TOPICS_THREADS say otherwise) on 127.0.0.1 and
 drives it with wrk: single-article classify at 1, 8 and 64 connections, the
 batch endpoint (100 articles per request) at 8, and /healthz at 8 as the
-framework's ceiling. Then it starts 1 and 4 workers with and without
+framework's ceiling, in interleaved rounds, with the server's CPU time per
+request read from /proc. It then tries six worker x thread shapes, and starts
+1 and 4 workers with and without
 preload_app and reads each process's memory (RSS, PSS, private) from
 /proc/<pid>/smaps_rollup. wrk shares the machine's cores with the server.
 """
