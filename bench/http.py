@@ -81,11 +81,16 @@ def wrk(url: str, connections: int, seconds: int, body_file: Path | None = None)
             "errors": int(non2xx.group(1)) if non2xx else 0}
 
 
+def server_pids(master: int) -> list[int]:
+    """The gunicorn master and its workers."""
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True).stdout
+    return [master] + [int(p) for p in out.split()]
+
+
 def server_cpu(master: int) -> float:
     """CPU seconds (user + system) the master and its workers have used so far."""
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True).stdout
     total = 0
-    for pid in [master] + [int(p) for p in out.split()]:
+    for pid in server_pids(master):
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
     return total / os.sysconf("SC_CLK_TCK")
@@ -101,9 +106,8 @@ def measured(url: str, master: int, connections: int, seconds: int, body_file: P
 
 def memory(master: int) -> list[dict]:
     """Return RSS, PSS and private memory (MiB) of the master and each worker."""
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True).stdout
     rows = []
-    for pid in [master] + [int(p) for p in out.split()]:
+    for pid in server_pids(master):
         fields = {}
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
             name, value = line.split(":")[0], line.split()[1]
