@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from training.corpus import CorpusError, CsvColumns, check_label_support, compose_text, read_corpus
+from training.corpus import CorpusError, CsvColumns, check_label_support, compose_text, read_corpus, \
+    source_fingerprints
 
 
 def test_jsonl_labels_list_and_single_label(tmp_path):
@@ -62,6 +63,23 @@ def test_label_folders(tmp_path):
     assert by_id["trade/1.txt"].text == "The body of the story."
     assert by_id["trade/2.txt"].title == "" and by_id["trade/2.txt"].labels == ("trade",)
     assert by_id["_none/3.txt"].labels == ()
+
+
+def test_label_folder_fingerprint_covers_the_files_read_and_only_those(tmp_path):
+    (tmp_path / "trade").mkdir()
+    (tmp_path / "trade" / "1.txt").write_text("Tariffs rise on steel.\n")
+    with gzip.open(tmp_path / "trade" / "2.txt.gz", "wt") as fh:
+        fh.write("Exports fall.\n")
+    (tmp_path / "notes.txt").write_text("not a document: no label folder\n")
+    before = read_corpus([tmp_path]).sources[0]
+    assert before["documents"] == 2
+    # The streaming trainer's fingerprint (it never holds the documents) is the same digest.
+    assert source_fingerprints([tmp_path]) == [{"path": str(tmp_path), "sha256": before["sha256"]}]
+    (tmp_path / "notes.txt").write_text("changed, still not read\n")
+    assert read_corpus([tmp_path]).sources[0]["sha256"] == before["sha256"]
+    with gzip.open(tmp_path / "trade" / "2.txt.gz", "wt") as fh:
+        fh.write("Exports rise.\n")
+    assert source_fingerprints([tmp_path])[0]["sha256"] != before["sha256"]
 
 
 def test_folder_of_files_reads_descriptions_and_combines_sources(tmp_path):

@@ -224,23 +224,44 @@ def read_label_folders(root: Path) -> Iterator[Document]:
     The first line of a file is its title when a blank line follows it.
     A folder named ``_none`` holds "none of these" examples.
     """
+    for doc_id, path, labels in _label_files(root):
+        try:
+            with _open_text(path) as fh:
+                content = fh.read().strip()
+        except UnicodeDecodeError as exc:
+            raise CorpusError(path, f"not UTF-8 text ({exc.reason})") from None
+        if not content:
+            raise CorpusError(path, "empty file", 1)
+        title, _, body = content.partition("\n\n")
+        if not body.strip() or "\n" in title:
+            title, body = "", content
+        yield Document(id=doc_id, text=body.strip(), title=title.strip(), labels=labels, source=str(path), line=1)
+
+
+def _label_files(root: Path) -> Iterator[tuple[str, Path, tuple[str, ...]]]:
+    """(document id, file, labels) of every ``LABEL/*.txt`` file under ``root``, in reading order."""
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         labels = () if folder.name == "_none" else (folder.name,)
         for path in sorted(p for p in folder.iterdir() if p.name.endswith(TEXT_SUFFIXES)):
-            try:
-                with _open_text(path) as fh:
-                    content = fh.read().strip()
-            except UnicodeDecodeError as exc:
-                raise CorpusError(path, f"not UTF-8 text ({exc.reason})") from None
-            if not content:
-                raise CorpusError(path, "empty file", 1)
-            title, _, body = content.partition("\n\n")
-            if not body.strip() or "\n" in title:
-                title, body = "", content
-            yield Document(
-                id=f"{folder.name}/{path.name}", text=body.strip(), title=title.strip(),
-                labels=labels, source=str(path), line=1,
-            )
+            yield f"{folder.name}/{path.name}", path, labels
+
+
+def _folder_digest(root: Path) -> str:
+    """One sha256 over the label folders' files: each file's id and its own sha256."""
+    digest = hashlib.sha256()
+    for doc_id, path, _ in _label_files(root):
+        digest.update(doc_id.encode() + b"\0" + sha256_file(path).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def _nonempty(docs: Iterable[Document], source: Path, problem: str) -> Iterator[Document]:
+    """Yield ``docs``; raise a CorpusError on ``source`` when there were none."""
+    empty = True
+    for doc in docs:
+        empty = False
+        yield doc
+    if empty:
+        raise CorpusError(source, problem)
 
 
 def _iter_one(path: Path, columns: CsvColumns, split_field: str) -> Iterator[Document]:
@@ -251,12 +272,7 @@ def _iter_one(path: Path, columns: CsvColumns, split_field: str) -> Iterator[Doc
         docs = read_csv(path, columns)
     else:
         raise CorpusError(path, "unsupported file type; use .jsonl, .csv, .tsv (optionally .gz) or a folder")
-    empty = True
-    for doc in docs:
-        empty = False
-        yield doc
-    if empty:
-        raise CorpusError(path, "no documents in file")
+    yield from _nonempty(docs, path, "no documents in file")
 
 
 def _read_one(path: Path, columns: CsvColumns, split_field: str) -> list[Document]:
@@ -295,12 +311,7 @@ def iter_documents(paths: Iterable[Path | str], columns: CsvColumns = CsvColumns
 
 
 def _label_folders(folder: Path) -> Iterator[Document]:
-    empty = True
-    for doc in read_label_folders(folder):
-        empty = False
-        yield doc
-    if empty:
-        raise CorpusError(folder, "folder holds no corpus files and no LABEL/*.txt files")
+    return _nonempty(read_label_folders(folder), folder, "folder holds no corpus files and no LABEL/*.txt files")
 
 
 def source_fingerprints(paths: Iterable[Path | str]) -> list[dict]:
@@ -309,10 +320,7 @@ def source_fingerprints(paths: Iterable[Path | str]) -> list[dict]:
     for source in map(Path, paths):
         files = _files_in(source) if source.is_dir() else [source]
         if source.is_dir() and not files:
-            digest = hashlib.sha256()
-            for path in sorted(p for p in source.rglob("*.txt") if p.is_file()):
-                digest.update(str(path.relative_to(source)).encode() + b"\0" + sha256_file(path).encode() + b"\n")
-            out.append({"path": str(source), "sha256": digest.hexdigest()})
+            out.append({"path": str(source), "sha256": _folder_digest(source)})
         out += [{"path": str(path), "sha256": sha256_file(path)} for path in files]
     return out
 
@@ -361,11 +369,9 @@ def read_corpus(paths: Iterable[Path | str], columns: CsvColumns = CsvColumns(),
                     documents.extend(docs)
                     sources.append(_fingerprint(path, docs))
             else:
-                docs = list(read_label_folders(source))
-                if not docs:
-                    raise CorpusError(source, "folder holds no corpus files and no LABEL/*.txt files")
+                docs = list(_label_folders(source))
                 documents.extend(docs)
-                sources.append(_folder_fingerprint(source, docs))
+                sources.append({"path": str(source), "sha256": _folder_digest(source), "documents": len(docs)})
         else:
             docs = _read_one(source, columns, split_field)
             documents.extend(docs)
@@ -375,13 +381,6 @@ def read_corpus(paths: Iterable[Path | str], columns: CsvColumns = CsvColumns(),
 
 def _fingerprint(path: Path, docs: list[Document]) -> dict:
     return {"path": str(path), "sha256": sha256_file(path), "documents": len(docs)}
-
-
-def _folder_fingerprint(folder: Path, docs: list[Document]) -> dict:
-    digest = hashlib.sha256()
-    for doc in docs:
-        digest.update(doc.id.encode() + b"\0" + sha256_file(Path(doc.source)).encode() + b"\n")
-    return {"path": str(folder), "sha256": digest.hexdigest(), "documents": len(docs)}
 
 
 def _apply_corrections(documents: list[Document]) -> list[Document]:
