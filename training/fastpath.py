@@ -170,7 +170,10 @@ class _KeyTable:
 
 
 class _Words:
-    """The vectorizer's word tokenizer, fast (see the module docstring)."""
+    """The vectorizer's word tokenizer and term counting, fast (see the module docstring).
+
+    Subclasses set ``_min_n`` and ``_max_n`` (the n-gram range) and ``_drop_one_char``.
+    """
 
     def __init__(self, token_pattern: str, lowercase: bool):
         self._pattern = re.compile(token_pattern)
@@ -208,16 +211,23 @@ class _Words:
             grams = grams + list(map(" ".join, zip(*(tokens[k:] for k in range(n)))))
         return grams
 
+    def _term_counts(self, text: str) -> Counter:
+        """Count the article's terms (its n-grams for n in the vectorizer's range)."""
+        tokens = self._words(text)
+        if self._drop_one_char:
+            tokens = [token for token in tokens if len(token) > 1]
+        return Counter(self._grams(tokens, self._min_n, self._max_n))
+
 
 def _probabilities(z: np.ndarray, link: str) -> np.ndarray:
     """Turn decision values into the classifier's probabilities."""
     if link == "sigmoid":  # one-vs-rest: one independent probability per label
         return expit(z)  # 1 / (1 + exp(-z)) in one call
     if link == "normalized-sigmoid":  # SGDClassifier's multi-class probabilities (one-vs-rest, normalized)
-        p = 1.0 / (1.0 + np.exp(-z))
+        p = expit(z)
         return p / p.sum(axis=1, keepdims=True)
     if link == "binary-sigmoid":  # a binary SGDClassifier: one decision value for the second class
-        p = 1.0 / (1.0 + np.exp(-z[:, :1]))
+        p = expit(z[:, :1])
         return np.hstack([1.0 - p, p])
     z = z - z.max(axis=1, keepdims=True)  # softmax
     e = np.exp(z)
@@ -267,10 +277,7 @@ class FastLinearTfidf(_Words):
     def _counts(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Return (columns, tf weights) of the article's distinct terms; ``_unknown`` for terms
         outside the vocabulary."""
-        tokens = self._words(text)
-        if self._drop_one_char:
-            tokens = [token for token in tokens if len(token) > 1]
-        counts = Counter(self._grams(tokens, self._min_n, self._max_n))
+        counts = self._term_counts(text)
         columns = np.fromiter(map(self.vocabulary.get, counts, repeat(self._unknown)), dtype=np.intp,
                               count=len(counts))
         tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
@@ -421,6 +428,8 @@ class FastHashedTfidf(_Words):
         super().__init__(vect.token_pattern, vect.lowercase)
         coef, self._intercept, self.link = _sgd_parts(clf)
         self._min_n, self._max_n = vect.ngram_range
+        # Every term counts in hashing, so the fast tokenizer's one-character words always go.
+        self._drop_one_char = self._split_ascii
         self._n_columns = vect.n_features
         self._sublinear = tfidf.sublinear_tf
         self._idf = np.asarray(tfidf.idf_, dtype=np.float64)
@@ -441,10 +450,7 @@ class FastHashedTfidf(_Words):
 
     def _counts(self, text: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Return (columns, tf weights, the distinct terms) of one article."""
-        tokens = self._words(text)
-        if self._split_ascii:
-            tokens = [token for token in tokens if len(token) > 1]
-        counts = Counter(self._grams(tokens, self._min_n, self._max_n))
+        counts = self._term_counts(text)
         terms = list(counts)
         column_of = list(map(self._columns.get, terms))
         for i, column in enumerate(column_of):
