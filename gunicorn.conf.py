@@ -25,12 +25,14 @@ for _stale in glob.glob(os.path.join(_metrics_dir, "*.db")):
     os.remove(_stale)
 
 from service import logs, metrics  # noqa: E402  (after the metrics folder is set)
+from service.workers import release as release_slot  # noqa: E402
 
 wsgi_app = "service:create_app()"
 bind = os.environ.get("TOPICS_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("TOPICS_WORKERS", multiprocessing.cpu_count()))
 threads = int(os.environ.get("TOPICS_THREADS", "2"))
-worker_class = "gthread" if threads > 1 else "sync"
+# gthread, plus fair sharing of new connections between workers (service/workers.py).
+worker_class = "service.workers.BalancedThreadWorker" if threads > 1 else "sync"
 preload_app = os.environ.get("TOPICS_PRELOAD", "true").lower() in ("1", "true", "yes")
 
 # Requests in flight get this long to finish on SIGTERM before workers stop.
@@ -61,3 +63,4 @@ logs.configure(loglevel.upper())
 
 def child_exit(server, worker):
     metrics.mark_process_dead(worker.pid)
+    release_slot(worker)
