@@ -1,14 +1,15 @@
 """HTTP throughput and latency under gunicorn, with wrk on loopback, and memory per worker.
 
-    python -m bench.http [--seconds 5] [--rounds 5]
+    python -m bench.http [--seconds 5] [--rounds 7]
 
 Runs the default model with the project's gunicorn.conf.py (2 workers x 2
 threads unless TOPICS_WORKERS/TOPICS_THREADS say otherwise) on 127.0.0.1 and
 drives it with wrk: single-article classify at 1, 8 and 64 connections, the
 batch endpoint (100 articles per request) at 8, and /healthz at 8 as the
 framework's ceiling, in interleaved rounds, with the server's CPU time per
-request read from /proc. It then tries six worker x thread shapes, and starts
-1 and 4 workers with and without
+request read from /proc. It then compares the service's worker class with
+plain gthread (how new connections are shared between workers), tries six
+worker x thread shapes, and starts 1 and 4 workers with and without
 preload_app and reads each process's memory (RSS, PSS, private) from
 /proc/<pid>/smaps_rollup. wrk shares the machine's cores with the server.
 """
@@ -39,13 +40,13 @@ wrk.body = io.open("{body}"):read("*a")
 """
 
 
-def start(models: Path, workers: int, threads: int, preload: bool) -> tuple[subprocess.Popen, str]:
+def start(models: Path, workers: int, threads: int, preload: bool, *options: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "TOPICS_MODEL_DIR": str(models), "TOPICS_BIND": f"127.0.0.1:{port}",
            "TOPICS_WORKERS": str(workers), "TOPICS_THREADS": str(threads), "TOPICS_PRELOAD": str(preload).lower(),
            "TOPICS_LOG_LEVEL": "warning"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"], cwd=ROOT, env=env,
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", *options], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -97,10 +98,12 @@ def server_cpu(master: int) -> float:
 
 
 def measured(url: str, master: int, connections: int, seconds: int, body_file: Path | None) -> dict:
-    """One wrk run, with the server's CPU time per request."""
-    before = server_cpu(master)
+    """One wrk run, with the server's CPU time per request and the cores it kept busy."""
+    before, started = server_cpu(master), time.monotonic()
     run = wrk(url, connections, seconds, body_file)
-    run["cpu_us"] = (server_cpu(master) - before) / max(run["requests"], 1) * 1e6
+    used = server_cpu(master) - before
+    run["cpu_us"] = used / max(run["requests"], 1) * 1e6
+    run["cores"] = used / (time.monotonic() - started)
     return run
 
 
@@ -120,7 +123,7 @@ def memory(master: int) -> list[dict]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.http", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args(argv)
     require_corpora()
     if shutil.which("wrk") is None:
@@ -139,14 +142,15 @@ def main(argv=None) -> int:
     process, url = start(models, workers, threads, preload=True)
     try:
         rows = [f"| load | connections | requests/s (median of {args.rounds}) | articles/s | p50 | p99 | "
-                "server CPU per request | non-2xx |",
-                "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                "server CPU per request | server cores busy (fewest) | non-2xx |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         loads = ([("classify, 1 KB article", "/v1/classify", single, c, 1) for c in (1, 8, 64)]
                  + [("batch of 100 articles", "/v1/classify/batch", batch, 8, 100),
                     ("/healthz (ceiling)", "/healthz", None, 8, 0)])
         runs: dict = {}
         # Rounds interleave the loads, so a noisy spell on this shared machine hits all of them alike;
-        # /healthz runs right after classify at 8 connections, the pair the ratio below compares.
+        # /healthz runs right after classify at 8 connections, the pair the ratio below compares. Every
+        # wrk run opens fresh connections, so each round also draws anew how they fall on the workers.
         order = [loads[1], loads[4], loads[0], loads[2], loads[3]]
         for _ in range(args.rounds):
             for name, path, body, connections, per in order:
@@ -157,8 +161,10 @@ def main(argv=None) -> int:
             group = runs[(name, connections)]
             r = sorted(group, key=lambda run: run["rate"])[len(group) // 2]
             cpu = statistics.median(run["cpu_us"] for run in group)
+            cores = (statistics.median(run["cores"] for run in group), min(run["cores"] for run in group))
             rows.append(f"| {name} | {connections} | {r['rate']:,.0f} | {r['rate'] * per:,.0f} | {r['p50']:.2f} ms | "
-                        f"{r['p99']:.2f} ms | {cpu:,.0f} µs | {sum(run['errors'] for run in group)} |")
+                        f"{r['p99']:.2f} ms | {cpu:,.0f} µs | {cores[0]:.2f} ({cores[1]:.2f}) | "
+                        f"{sum(run['errors'] for run in group)} |")
     finally:
         stop(process)
     # Each round's classify rate over the /healthz rate measured seconds later: a slow spell on this
@@ -171,7 +177,31 @@ def main(argv=None) -> int:
            f"same server's /healthz rate (median of {len(ratios)} rounds' ratios: "
            f"{', '.join(f'{r:.0%}' for r in ratios)}). By server CPU per request, /healthz costs "
            f"{cpu_ratio:.0%} of a classify request. wrk runs on the same 2 cores as the server; server CPU is "
-           "the master's and workers' user + system time over the requests wrk completed.")
+           "the master's and workers' user + system time over the requests wrk completed; cores busy is that time "
+           "over the run's length (2 would be both cores; the fewest of the rounds shows whether one run left "
+           "a worker idle).")
+
+    # The same load against the service's worker class and plain gthread (gunicorn's command line
+    # overrides gunicorn.conf.py), the two servers taking turns; every run opens 8 new connections.
+    kinds = (("service.workers.BalancedThreadWorker", ()), ("gthread (gunicorn's own)", ("-k", "gthread")))
+    servers = [start(models, workers, threads, True, *options) for _, options in kinds]
+    shared: dict = {name: [] for name, _ in kinds}
+    try:
+        for _ in range(args.rounds):
+            for (name, _), (process, url) in zip(kinds, servers):
+                shared[name].append(measured(url + "/v1/classify", process.pid, 8, args.seconds, single))
+    finally:
+        for process, _ in servers:
+            stop(process)
+    balance = [f"| worker class | requests/s, median of {args.rounds} | slowest run | server cores busy: median "
+               "(fewest) |", "| --- | ---: | ---: | ---: |"]
+    for name, group in shared.items():
+        rates, cores = [run["rate"] for run in group], [run["cores"] for run in group]
+        balance.append(f"| {name} | {statistics.median(rates):,.0f} | {min(rates):,.0f} | "
+                       f"{statistics.median(cores):.2f} ({min(cores):.2f}) |")
+    record("Sharing connections between workers", "python -m bench.http", "\n".join(balance),
+           f"Single 1 KB articles at 8 connections, {workers} workers x {threads} threads, {args.rounds} runs each. "
+           "A run whose connections all land on one worker keeps about one core busy.")
 
     matrix = [f"| workers x threads | classify requests/s at 8 connections (median of {min(args.rounds, 3)}) | p99 |",
               "| --- | ---: | ---: |"]
