@@ -42,13 +42,16 @@ class ConnectionTable:
     -1 a claimed one whose worker has not started yet.
     """
 
-    def __init__(self, slots: int = 256):
+    def __init__(self, slots: int = 64):
         self.slots = slots
         self._memory = mmap.mmap(-1, slots * 16)  # MAP_SHARED: forked workers see each other's writes
         self._cells = memoryview(self._memory).cast("q")
 
-    def claim(self) -> int:
-        """Return a free slot (in the master). A slot whose worker is gone without a release is free."""
+    def claim(self) -> int | None:
+        """Return a free slot (in the master), or None when all are taken.
+
+        A slot whose worker is gone without a release is free.
+        """
         for slot in range(self.slots):
             pid = self._cells[2 * slot]
             if pid > 0 and not _alive(pid):
@@ -57,7 +60,7 @@ class ConnectionTable:
                 self._cells[2 * slot + 1] = 0
                 self._cells[2 * slot] = -1
                 return slot
-        raise RuntimeError(f"more than {self.slots} workers at once")
+        return None
 
     def start(self, slot: int, pid: int) -> None:
         """Mark the slot as held by a running worker (in the worker)."""
@@ -108,16 +111,19 @@ class BalancedThreadWorker(ThreadWorker):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)  # runs in the master, before the fork
+        # A worker beyond the table's slots (over 64 at once) works as plain gthread.
         self.slot = TABLE.claim()
         self._waiting_since: float | None = None  # when the connection now pending was first left
         self._listener_ready = False
 
     def init_process(self):
-        TABLE.start(self.slot, os.getpid())
+        if self.slot is not None:
+            TABLE.start(self.slot, os.getpid())
         super().init_process()
 
     def _publish(self) -> None:
-        TABLE.publish(self.slot, self.nr_conns if self.alive else _LEAVING)
+        if self.slot is not None:
+            TABLE.publish(self.slot, self.nr_conns if self.alive else _LEAVING)
 
     def wait_for_and_dispatch_events(self, timeout):
         # Called once per turn of gthread's event loop: publish the count, and forget a
@@ -133,8 +139,9 @@ class BalancedThreadWorker(ThreadWorker):
         now = time.monotonic()
         if self._waiting_since is None:
             self._waiting_since = now
-        if should_defer(self.nr_conns, self.cfg.threads, TABLE.fewest_elsewhere(self.slot),
-                        now - self._waiting_since):
+        held, threads = self.nr_conns, self.cfg.threads
+        if held >= threads and self.slot is not None and should_defer(
+                held, threads, TABLE.fewest_elsewhere(self.slot), now - self._waiting_since):
             time.sleep(PAUSE)  # give the sibling a moment; the listener is still ready next turn
             return
         self._waiting_since = None
