@@ -186,9 +186,11 @@ def main(argv=None) -> int:
     kinds = (("service.workers.BalancedThreadWorker", ()), ("gthread (gunicorn's own)", ("-k", "gthread")))
     servers = [start(models, workers, threads, True, *options) for _, options in kinds]
     shared: dict = {name: [] for name, _ in kinds}
+    pairs = list(zip(kinds, servers))
     try:
-        for _ in range(args.rounds):
-            for (name, _), (process, url) in zip(kinds, servers):
+        for round_ in range(args.rounds):
+            for (name, _), (process, url) in pairs if round_ % 2 == 0 else pairs[::-1]:  # who goes first alternates
+                wrk(url + "/v1/classify", 8, 1, single)  # warm up
                 shared[name].append(measured(url + "/v1/classify", process.pid, 8, args.seconds, single))
     finally:
         for process, _ in servers:
