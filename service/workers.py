@@ -12,10 +12,15 @@ core, the machine sat 40 % idle).
 writes how many connections it holds into a small table in memory shared by
 all workers (mapped by the master before it forks them). A worker that holds
 at least as many connections as it has threads, and more than some sibling,
-lets a new connection wait for that sibling, for at most ``MAX_DEFER`` (5 ms unless
-``TOPICS_ACCEPT_WAIT_MS`` says otherwise);
-if no sibling has accepted it by then, it accepts the connection itself. So the
-rule can delay a connection by a few milliseconds, never refuse one.
+lets a new connection wait for that sibling, for at most ``MAX_DEFER`` (5 ms
+unless ``TOPICS_ACCEPT_WAIT_MS`` says otherwise); if no sibling has accepted it
+by then, it accepts the connection itself. So the rule can delay a connection
+by a few milliseconds, never refuse one.
+
+It overrides two methods of gunicorn's ``ThreadWorker`` (``accept`` and
+``wait_for_and_dispatch_events``, gunicorn 27, pinned in requirements.txt);
+tests/test_workers.py checks the sharing end to end, so an upgrade that
+changes them shows there.
 """
 
 from __future__ import annotations
