@@ -30,7 +30,7 @@ import urllib.request
 from pathlib import Path
 
 from bench.common import WORK, read_records, record, require_corpora
-from bench.loadgen import free_port
+from bench.loadgen import free_port, worker_pids
 from training.train import TrainOptions, train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,8 +84,7 @@ def wrk(url: str, connections: int, seconds: int, body_file: Path | None = None)
 
 def server_pids(master: int) -> list[int]:
     """The gunicorn master and its workers."""
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True).stdout
-    return [master] + [int(p) for p in out.split()]
+    return [master, *worker_pids(master)]
 
 
 def server_cpu(master: int) -> float:

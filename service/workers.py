@@ -94,9 +94,7 @@ class ConnectionTable:
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process took the pid: not our worker
+    except (ProcessLookupError, PermissionError):  # gone, or the pid now is someone else's process
         return False
     return True
 
