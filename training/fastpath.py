@@ -437,7 +437,6 @@ class FastHashedTfidf(_Words):
         seen = np.flatnonzero(np.diff(coef.indptr))  # columns some label weighs
         self._row_of = np.full(self._n_columns, -1, dtype=np.int64)
         self._row_of[seen] = np.arange(len(seen))
-        self._weights = np.ascontiguousarray((coef[:, seen].toarray() * self._idf[seen]).T)
         self._coef = np.ascontiguousarray(coef[:, seen].toarray().T)
         self._columns: dict[str, int] = {}
 
