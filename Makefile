@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.vs_fasttext
 	$(BIN)/python -m bench.speed
 	$(BIN)/python -m bench.http
+	$(BIN)/python -m bench.breakdown
 	$(BIN)/python -m bench.scale
 	$(BIN)/python -m bench.streaming
 	$(BIN)/python -m bench.batch

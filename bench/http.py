@@ -119,6 +119,12 @@ def memory(master: int) -> list[dict]:
     return rows
 
 
+def one_kb_article(bbc: list[dict]) -> dict:
+    """The single article every HTTP benchmark sends: the first BBC story of about 1 KB."""
+    r = next(r for r in bbc if 950 <= len(r["text"].encode()) <= 1100)
+    return {"title": r["title"], "text": r["text"]}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.http", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=5)
@@ -131,9 +137,8 @@ def main(argv=None) -> int:
     train(TrainOptions(out=models, quiet=True))
     tmp = Path(tempfile.mkdtemp(prefix="topics-http-"))
     bbc = read_records("bbc")
-    one_kb = next(r for r in bbc if 950 <= len(r["text"].encode()) <= 1100)
     single = tmp / "single.json"
-    single.write_text(json.dumps({"title": one_kb["title"], "text": one_kb["text"]}))
+    single.write_text(json.dumps(one_kb_article(bbc)))
     batch = tmp / "batch.json"
     batch.write_text(json.dumps({"articles": [{"title": r["title"], "text": r["text"][:1000]} for r in bbc[:100]]}))
 

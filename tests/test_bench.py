@@ -1,0 +1,59 @@
+"""The instrumented app behind ``python -m bench.breakdown``: it must count what it claims to count."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import pytest
+
+from bench.breakdown import stage_means
+
+
+@pytest.fixture
+def instrumented(monkeypatch, toy_models):
+    monkeypatch.setenv("TOPICS_MODEL_DIR", str(toy_models))
+    monkeypatch.delitem(sys.modules, "bench.instrumented", raising=False)
+    module = importlib.import_module("bench.instrumented")
+    yield module
+    sys.modules.pop("bench.instrumented", None)
+
+
+def test_stages_count_each_request_once(instrumented):
+    client = instrumented.app.test_client()
+    for _ in range(2):
+        assert client.post("/v1/classify", json={"text": "storm rain forecast"}).status_code == 200
+    assert client.get("/healthz").status_code == 200
+    answer = client.get("/_bench/stages").get_json()  # not counted itself
+    stages = answer["stages"]
+    assert {stage: calls for stage, (_, calls) in stages.items()} == {"app": 3, "view": 2, "model": 2}
+    assert all(spent > 0 for spent, _ in stages.values())
+    # Nested stages: the model runs inside the view, the view inside the app.
+    assert stages["model"][0] <= stages["view"][0] <= stages["app"][0]
+    assert answer["pid"] > 0
+
+
+def test_model_twice_times_the_second_call_apart(monkeypatch, toy_models):
+    monkeypatch.setenv("TOPICS_MODEL_DIR", str(toy_models))
+    monkeypatch.setenv("TOPICS_BENCH_MODEL_TWICE", "1")
+    monkeypatch.delitem(sys.modules, "bench.instrumented", raising=False)
+    try:
+        module = importlib.import_module("bench.instrumented")
+        client = module.app.test_client()
+        answer = client.post("/v1/classify", json={"text": "storm rain forecast"})
+        assert answer.status_code == 200 and answer.get_json()["topics"][0]["label"] == "weather"
+        stages = client.get("/_bench/stages").get_json()["stages"]
+        assert stages["model"][1] == stages["model again"][1] == 1
+    finally:
+        sys.modules.pop("bench.instrumented", None)
+
+
+def test_stage_means_subtract_snapshots_per_worker():
+    before = {1: {"app": [1_000, 1], "view": [500, 1]}, 2: {"app": [4_000, 2]}}
+    after = {1: {"app": [7_000, 3], "view": [2_500, 2], "model": [900, 1]},
+             2: {"app": [10_000, 4]},
+             3: {"app": [3_000, 1]}}  # a worker that did not answer before counts from zero
+    means = stage_means(before, after)
+    assert means == {"app": pytest.approx((6_000 + 6_000 + 3_000) / 5 / 1000), "view": pytest.approx(2.0),
+                     "model": pytest.approx(0.9), "model again": 0.0}
+    assert stage_means(after, after) == {"app": 0.0, "view": 0.0, "model": 0.0, "model again": 0.0}
