@@ -29,11 +29,10 @@ import threading
 import time
 from pathlib import Path
 
-from bench.common import WORK, read_records, record, require_corpora
-from bench.http import measured, one_kb_article, start, stop, wrk
+from bench.common import read_records, record
+from bench.http import default_model, measured, one_kb_article, start, stop, wrk
 from bench.loadgen import http, worker_pids
 from training.model import TopicModel
-from training.train import TrainOptions, train
 
 STAGES = ("app", "view", "model", "model again")
 
@@ -79,11 +78,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args(argv)
-    require_corpora()
-    if shutil.which("wrk") is None:
-        raise SystemExit("benchmark needs wrk (Debian package 'wrk'; `make bench` installs it)")
-    models = WORK / "http-models"
-    train(TrainOptions(out=models, quiet=True))
+    models = default_model()
     tmp = Path(tempfile.mkdtemp(prefix="topics-breakdown-"))
     article = one_kb_article(read_records("bbc"))
     single = tmp / "single.json"

@@ -125,16 +125,22 @@ def one_kb_article(bbc: list[dict]) -> dict:
     return {"title": r["title"], "text": r["text"]}
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.http", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args(argv)
+def default_model() -> Path:
+    """Check for the corpora and wrk, train the default model for the HTTP benchmarks, return its models folder."""
     require_corpora()
     if shutil.which("wrk") is None:
         raise SystemExit("benchmark needs wrk (Debian package 'wrk'; `make bench` installs it)")
     models = WORK / "http-models"
     train(TrainOptions(out=models, quiet=True))
+    return models
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.http", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args(argv)
+    models = default_model()
     tmp = Path(tempfile.mkdtemp(prefix="topics-http-"))
     bbc = read_records("bbc")
     single = tmp / "single.json"
