@@ -141,7 +141,7 @@ def main(argv=None) -> int:
            f"2 workers x 2 threads, 8 connections, {args.rounds} rounds of {args.seconds} s per request kind, "
            f"medians per column (the last row subtracts them). Stages are thread CPU time measured inside the "
            f"workers; 'outside the app' is the server's CPU per request from /proc minus the time in the Flask "
-           f"app. In a server whose view calls the model twice per request, the first call took {first:.0f} µs "
+           f"app (for /healthz its one-line view is in the Flask column). In a server whose view calls the model twice per request, the first call took {first:.0f} µs "
            f"and the second, right after it, {again:.0f} µs; the same article's predict_proba called in a loop "
            f"in one process takes {warm:.0f} µs on the idle machine and {loaded:.0f} µs while wrk loads a server "
            f"on /healthz. "
