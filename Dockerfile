@@ -4,10 +4,23 @@
 #   docker build --build-arg BASE_IMAGE=local/python-base:3.11 .   # from a local base image
 #
 # Stages: deps (a virtual environment with the pinned requirements), model
-# (the default model trained from seeds/, so the image serves out of the box)
-# and runtime (non-root, code and model only).
+# (the default model trained from seeds/, so the image serves out of the box),
+# scorer (the compiled single-article scorer, where the compiler image has a C
+# compiler) and runtime (non-root, code and model only).
+#
+# Slim Python images have no C compiler, so by default the image scores every
+# article in Python. For the compiled scorer, name an image with the same C
+# library and a compiler (for python:3.11-slim, python:3.11 has gcc):
+#   docker build --build-arg COMPILER_IMAGE=python:3.11 .
 
 ARG BASE_IMAGE=python:3.11-slim
+ARG COMPILER_IMAGE=${BASE_IMAGE}
+
+FROM ${COMPILER_IMAGE} AS scorer
+COPY training/_tokscore.c /src/_tokscore.c
+RUN mkdir -p /scorer && if command -v cc >/dev/null 2>&1; then \
+      cc -O2 -shared -fPIC -o /scorer/_tokscore.so /src/_tokscore.c -lm; \
+    else echo "no C compiler in ${COMPILER_IMAGE:-the base image}: articles are scored in Python"; fi
 
 FROM ${BASE_IMAGE} AS deps
 ENV PIP_NO_CACHE_DIR=1 \
@@ -38,6 +51,7 @@ COPY --from=deps /opt/venv /opt/venv
 WORKDIR /app
 COPY gunicorn.conf.py ./
 COPY training/ training/
+COPY --from=scorer /scorer/ training/
 COPY service/ service/
 COPY seeds/ seeds/
 COPY --from=model --chown=topics:topics /models /models

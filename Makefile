@@ -9,7 +9,7 @@ MODELS ?= models
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: help venv train serve test bench soak audit clean
+.PHONY: help venv scorer train serve test bench soak audit clean
 
 help:
 	@echo "make serve   serve the default model on http://$(HOST):$(PORT) (trains it first if missing)"
@@ -27,20 +27,30 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-spark.txt
 
 venv: $(STAMP)
 
+# The compiled single-article scorer (training/compiled.py); without a C compiler the service scores
+# every article in Python, so a missing compiler is not an error.
+SCORER := training/_tokscore.so
+$(SCORER): training/_tokscore.c
+	@if command -v $(CC) >/dev/null 2>&1; then echo "$(CC) -O2 -shared -fPIC -o $@ $< -lm"; \
+	  $(CC) -O2 -shared -fPIC -o $@ $< -lm; \
+	else echo "no C compiler ($(CC)): articles are scored in Python (see training/compiled.py)"; fi
+
+scorer: $(SCORER)
+
 $(MODELS)/current: | $(STAMP)
 	$(BIN)/python -m training.train --data seeds --out $(MODELS)
 
-train: $(STAMP)
+train: $(STAMP) $(SCORER)
 	$(BIN)/python -m training.train --data seeds --out $(MODELS)
 
-serve: $(STAMP) $(MODELS)/current
+serve: $(STAMP) $(SCORER) $(MODELS)/current
 	TOPICS_MODEL_DIR=$(MODELS) TOPICS_BIND=$(HOST):$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py
 
-test: $(STAMP)
+test: $(STAMP) $(SCORER)
 	$(BIN)/python -m pytest
 
 # Benchmarks need ../shared/corpora, fastText (built from source), wrk (a Debian package) and Java (Spark).
-bench: $(STAMP)
+bench: $(STAMP) $(SCORER)
 	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.quality
@@ -53,7 +63,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.streaming
 	$(BIN)/python -m bench.batch
 
-soak: $(STAMP)
+soak: $(STAMP) $(SCORER)
 	$(BIN)/python -m bench.soak
 
 # Known vulnerabilities in the pinned dependencies (pip-audit, in its own
@@ -65,4 +75,4 @@ audit:
 	.venv-audit/bin/pip-audit --requirement requirements.txt --no-deps --disable-pip --progress-spinner off
 
 clean:
-	rm -rf $(VENV) .venv-audit .pytest_cache
+	rm -rf $(VENV) .venv-audit .pytest_cache $(SCORER)

@@ -33,6 +33,10 @@ Probabilities follow the classifier: a logistic sigmoid per label for
 one-vs-rest models, a softmax for multinomial ones. ``tests/test_fastpath.py``
 checks the result against ``pipeline.predict_proba`` on thousands of documents.
 
+Where ``make`` could build it, :mod:`training.compiled` does the whole
+single-article path in C for ASCII text and single-word models; this module
+stays the reference for it and the fallback everywhere else.
+
 Bundles of the streaming trainer (hashed features, an SGD learner) get
 :class:`FastHashedTfidf`: the same tokenizer, a remembered hash per term, and
 the same arithmetic (``tests/test_streaming.py`` checks it the same way).
@@ -55,6 +59,8 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.utils import murmurhash3_32
+
+from training import compiled
 
 
 # scikit-learn's default token pattern: tokens are the maximal runs of 2+ word characters.
@@ -272,6 +278,11 @@ class FastLinearTfidf(_Words):
         # A vocabulary given to the vectorizer may hold n-grams outside ngram_range: never counted.
         self._gram_tables = {n: _KeyTable(keys, columns) for n, (keys, columns) in tables.items()
                              if max(2, self._min_n) <= n <= self._max_n}
+        # One ASCII article goes through the compiled scorer where it is built and the model is one it
+        # reproduces: single words, the default pattern, lowercased (training/compiled.py).
+        self._compiled: compiled.CompiledScorer | None = None
+        if compiled.enabled() and self._split_ascii and self._lowercase and self._min_n == self._max_n == 1:
+            self._compiled = compiled.CompiledScorer(self.vocabulary, self._weights, self._idf, self._sublinear)
 
     # -- features ---------------------------------------------------------
     def _counts(self, text: str) -> tuple[np.ndarray, np.ndarray]:
@@ -294,10 +305,15 @@ class FastLinearTfidf(_Words):
     def decision(self, texts: Sequence[str]) -> np.ndarray:
         """Return the linear decision values, shaped (articles, labels)."""
         if len(texts) == 1:
-            # Per request in the service: as few numpy calls as the arithmetic allows.
-            columns, tf = self._counts(texts[0])
-            scores = tf @ self._weights.take(columns, axis=0)
-            scores /= self._norm(columns, tf)
+            # Per request in the service: compiled where it can be, else as few numpy calls as the
+            # arithmetic allows.
+            text = texts[0]
+            if self._compiled is not None and text.isascii():
+                scores = self._compiled.scores(text)
+            else:
+                columns, tf = self._counts(text)
+                scores = tf @ self._weights.take(columns, axis=0)
+                scores /= self._norm(columns, tf)
             scores += self._intercept
             return scores[None, :]
         return np.asarray(self._batch_features(texts) @ self._weights) + self._intercept
