@@ -33,6 +33,7 @@ typedef struct {
     const double *weights; /* (columns + 1) x labels, row-major; owned by the caller */
     const double *idf;     /* columns + 1; owned by the caller */
     int64_t labels;
+    int64_t size; /* number of terms */
     int sublinear;
 } vocabulary_t;
 
@@ -72,6 +73,7 @@ void *vocabulary_new(const unsigned char *terms, const int64_t *offsets, const i
     v->weights = weights;
     v->idf = idf;
     v->labels = labels;
+    v->size = n;
     v->sublinear = sublinear;
     for (int64_t i = 0; i < n; i++) {
         const unsigned char *term = v->terms + offsets[i];
@@ -100,10 +102,11 @@ static int is_word(unsigned char c) {
  * or -1 when memory runs out. */
 int64_t vocabulary_score(const void *handle, const unsigned char *text, int64_t n, double *out) {
     const vocabulary_t *v = handle;
-    /* At most n / 3 + 1 tokens of two or more characters fit in n bytes: the count table holds at
-     * least twice that many slots. */
+    /* At most n / 3 + 1 tokens of two or more characters fit in n bytes, and no more distinct terms
+     * than the vocabulary has: the count table holds at least twice the smaller number. */
+    uint64_t most = (uint64_t)(n / 3 + 1) < (uint64_t)v->size ? (uint64_t)(n / 3 + 1) : (uint64_t)v->size;
     uint64_t capacity = 16;
-    while (capacity < (uint64_t)(n / 3 + 1) * 2) capacity <<= 1;
+    while (capacity < most * 2) capacity <<= 1;
     unsigned char *lower = malloc((size_t)n + 1);
     int64_t *keys = malloc(capacity * sizeof(int64_t));
     int64_t *counts = calloc(capacity, sizeof(int64_t));
