@@ -15,6 +15,7 @@ help:
 	@echo "make serve   serve the default model on http://$(HOST):$(PORT) (trains it first if missing)"
 	@echo "make test    run the test suite"
 	@echo "make train   retrain the default model from seeds/ into $(MODELS)/"
+	@echo "make scorer  build the compiled single-article scorer (needs a C compiler; serve and test build it too)"
 	@echo "make bench   run the benchmarks (slow; appends to BENCHMARKS.md)"
 	@echo "make audit   check the pinned dependencies for known vulnerabilities"
 	@echo "make soak    run the long reliability scenarios (appends to RELIABILITY.md)"
