@@ -52,9 +52,11 @@ def write_jsonl(path: Path, docs: list[dict]) -> Path:
     return path
 
 
-def train_into(out: Path, data: list[Path], **overrides) -> Path:
-    """Train quietly into ``out`` and return the published bundle folder."""
-    options = TrainOptions(data=data, out=out, quiet=True, folds=3, params=Hyperparameters(min_df=1), **overrides)
+def train_into(out: Path, data: list[Path], params: Hyperparameters | None = None, **overrides) -> Path:
+    """Train quietly into ``out`` (with ``params``, or min_df=1 for the small corpora) and return the published
+    bundle folder."""
+    options = TrainOptions(data=data, out=out, quiet=True, folds=3, params=params or Hyperparameters(min_df=1),
+                           **overrides)
     return train(options)
 
 

@@ -8,11 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+from tests.conftest import train_into
 from tests.test_fastpath import EDGE_CASES, _texts
 from training import compiled
 from training.model import TopicModel
 from training.pipeline import Hyperparameters
-from training.train import TrainOptions, train
 
 pytestmark = pytest.mark.skipif(compiled.library() is None,
                                 reason=f"the compiled scorer is not built ({compiled.LIBRARY.name}): run `make scorer`, "
@@ -23,11 +23,6 @@ pytestmark = pytest.mark.skipif(compiled.library() is None,
 HOSTILE = ["", "a", "ab", "AB", "_x_", "a-b c.d e'f g/h", "TRADE Trade trade tRaDe", "1999 2000 economy_2 __",
            "\x00\x01 trade\x7f\x1fsecurity", "\t\n\r\x0b\x0c tariffs", "tariffs" * 2000, "x " * 50_000,
            "tariffs on steel and wine, said the minister. " * 20_000]
-
-
-def _trained(out, corpus, params: Hyperparameters) -> TopicModel:
-    train(TrainOptions(data=[corpus], out=out, quiet=True, folds=3, params=params))
-    return TopicModel.load(out / "current")
 
 
 def _agree(model: TopicModel, texts: list[str]) -> None:
@@ -45,7 +40,8 @@ def test_default_model_is_scored_in_c_and_agrees(seed_models):
 
 
 def test_raw_counts_instead_of_sublinear(tmp_path, toy_corpus):
-    model = _trained(tmp_path, toy_corpus, Hyperparameters(ngram_max=1, min_df=1, sublinear_tf=False))
+    model = TopicModel.load(train_into(tmp_path, [toy_corpus], Hyperparameters(ngram_max=1, min_df=1,
+                                                                               sublinear_tf=False)))
     assert model.fast._compiled is not None
     _agree(model, EDGE_CASES + HOSTILE + ["storm rain storm rain storm forecast", "shares shares index"])
 
@@ -66,7 +62,8 @@ def test_only_ascii_single_articles_go_to_c(seed_models):
 
 
 def test_not_used_for_ngrams_or_when_turned_off(tmp_path, toy_corpus, seed_models, monkeypatch):
-    assert _trained(tmp_path, toy_corpus, Hyperparameters(ngram_max=2, min_df=1)).fast._compiled is None
+    bigrams = TopicModel.load(train_into(tmp_path, [toy_corpus], Hyperparameters(ngram_max=2, min_df=1)))
+    assert bigrams.fast._compiled is None
     monkeypatch.setenv("TOPICS_COMPILED", "0")
     model = TopicModel.load(seed_models / "current")
     assert model.fast._compiled is None

@@ -68,10 +68,7 @@ def test_multiclass_model():
     Hyperparameters(min_df=1, max_df=0.5, max_features=300),
 ])
 def test_other_vectorizer_options(tmp_path, toy_corpus, params):
-    from training.train import TrainOptions, train
-
-    folder = train(TrainOptions(data=[toy_corpus], out=tmp_path / "m", quiet=True, folds=3, params=params))
-    model = TopicModel.load(folder)
+    model = TopicModel.load(train_into(tmp_path / "m", [toy_corpus], params))
     texts = [json.loads(line)["text"] for line in toy_corpus.read_text().splitlines()] + EDGE_CASES
     _assert_same(model, texts)
 
@@ -85,11 +82,7 @@ def test_binary_single_label_model(tmp_path, toy_corpus):
 
 
 def test_char_ngrams_fall_back_to_the_pipeline(tmp_path, toy_corpus):
-    from training.train import TrainOptions, train
-
-    folder = train(TrainOptions(data=[toy_corpus], out=tmp_path / "m", quiet=True, folds=3,
-                                params=Hyperparameters(min_df=1, char_ngrams=True)))
-    model = TopicModel.load(folder)
+    model = TopicModel.load(train_into(tmp_path / "m", [toy_corpus], Hyperparameters(min_df=1, char_ngrams=True)))
     assert model.fast is None
     assert model.predict_proba(["goal striker"]).shape == (1, 3)
     assert model.explain("goal striker penalty", None, "sport", 3)
