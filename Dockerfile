@@ -17,10 +17,11 @@ ARG BASE_IMAGE=python:3.11-slim
 ARG COMPILER_IMAGE=${BASE_IMAGE}
 
 FROM ${COMPILER_IMAGE} AS scorer
+ARG COMPILER_IMAGE
 COPY training/_tokscore.c /src/_tokscore.c
 RUN mkdir -p /scorer && if command -v cc >/dev/null 2>&1; then \
       cc -O2 -shared -fPIC -o /scorer/_tokscore.so /src/_tokscore.c -lm; \
-    else echo "no C compiler in ${COMPILER_IMAGE:-the base image}: articles are scored in Python"; fi
+    else echo "no C compiler in ${COMPILER_IMAGE}: articles are scored in Python"; fi
 
 FROM ${BASE_IMAGE} AS deps
 ENV PIP_NO_CACHE_DIR=1 \
