@@ -18,9 +18,9 @@ ARG COMPILER_IMAGE=${BASE_IMAGE}
 
 FROM ${COMPILER_IMAGE} AS scorer
 ARG COMPILER_IMAGE
-COPY training/_tokscore.c /src/_tokscore.c
+COPY runtime/_scorer.c /src/_scorer.c
 RUN mkdir -p /scorer && if command -v cc >/dev/null 2>&1; then \
-      cc -O2 -shared -fPIC -o /scorer/_tokscore.so /src/_tokscore.c -lm; \
+      cc -O2 -shared -fPIC -o /scorer/_scorer.so /src/_scorer.c -lm; \
     else echo "no C compiler in ${COMPILER_IMAGE}: articles are scored in Python"; fi
 
 FROM ${BASE_IMAGE} AS deps
@@ -34,9 +34,10 @@ RUN /opt/venv/bin/pip install --no-compile -r /tmp/requirements.txt
 
 FROM deps AS model
 WORKDIR /build
+COPY runtime/ runtime/
 COPY training/ training/
 COPY seeds/ seeds/
-RUN /opt/venv/bin/python -m training.train --data seeds --out /models --quiet
+RUN /opt/venv/bin/python -m training --data seeds --out /models --quiet
 
 FROM ${BASE_IMAGE} AS runtime
 ENV PYTHONUNBUFFERED=1 \
@@ -51,9 +52,12 @@ RUN useradd --create-home --uid 10001 --user-group --shell /usr/sbin/nologin top
 COPY --from=deps /opt/venv /opt/venv
 WORKDIR /app
 COPY gunicorn.conf.py ./
+COPY runtime/ runtime/
+COPY --from=scorer /scorer/ runtime/
 COPY training/ training/
-COPY --from=scorer /scorer/ training/
 COPY service/ service/
+COPY batch/ batch/
+COPY client/ client/
 COPY seeds/ seeds/
 COPY --from=model --chown=topics:topics /models /models
 USER topics

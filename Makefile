@@ -28,21 +28,21 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-spark.txt
 
 venv: $(STAMP)
 
-# The compiled single-article scorer (training/compiled.py); without a C compiler the service scores
+# The compiled single-article scorer (runtime/scorer_c.py); without a C compiler the service scores
 # every article in Python, so a missing compiler is not an error.
-SCORER := training/_tokscore.so
-$(SCORER): training/_tokscore.c
+SCORER := runtime/_scorer.so
+$(SCORER): runtime/_scorer.c
 	@if command -v $(CC) >/dev/null 2>&1; then echo "$(CC) -O2 -shared -fPIC -o $@ $< -lm"; \
 	  $(CC) -O2 -shared -fPIC -o $@ $< -lm; \
-	else echo "no C compiler ($(CC)): articles are scored in Python (see training/compiled.py)"; fi
+	else echo "no C compiler ($(CC)): articles are scored in Python (see runtime/scorer_c.py)"; fi
 
 scorer: $(SCORER)
 
 $(MODELS)/current: | $(STAMP)
-	$(BIN)/python -m training.train --data seeds --out $(MODELS)
+	$(BIN)/python -m training --data seeds --out $(MODELS)
 
 train: $(STAMP) $(SCORER)
-	$(BIN)/python -m training.train --data seeds --out $(MODELS)
+	$(BIN)/python -m training --data seeds --out $(MODELS)
 
 serve: $(STAMP) $(SCORER) $(MODELS)/current
 	TOPICS_MODEL_DIR=$(MODELS) TOPICS_BIND=$(HOST):$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py

@@ -21,7 +21,8 @@ import sys
 from pathlib import Path
 
 from bench.common import WORK, article_mix, record, require_corpora, run_sampled
-from training.train import TrainOptions, train
+from training.options import TrainOptions
+from training.train import train
 
 
 def synthesize(path: Path, n: int, seed: int = 0) -> Path:
@@ -69,7 +70,7 @@ def main(argv=None) -> int:
 
     out = work / "local-out.jsonl"
     out.unlink(missing_ok=True)
-    code, seconds, samples = run_sampled([sys.executable, "-m", "service.batch", "--model", str(model),
+    code, seconds, samples = run_sampled([sys.executable, "-m", "batch", "--model", str(model),
                                           "--in", str(source), "--out", str(out), "--quiet"])
     if code != 0:
         print(f"local engine failed with exit code {code}", file=sys.stderr)
@@ -81,7 +82,7 @@ def main(argv=None) -> int:
     spark_mb = spark_in.stat().st_size / 1e6
     spark_out = work / "spark-out"
     shutil.rmtree(spark_out, ignore_errors=True)
-    code, seconds, samples = run_sampled([sys.executable, "-m", "service.batch", "--engine", "spark", "--model",
+    code, seconds, samples = run_sampled([sys.executable, "-m", "batch", "--engine", "spark", "--model",
                                           str(model), "--in", str(spark_in), "--out", str(spark_out), "--quiet"])
     if code != 0:
         rows.append(f"| Spark local[*] | {args.spark_articles:,} | | failed (exit {code}) | | | |")
@@ -89,7 +90,7 @@ def main(argv=None) -> int:
         rows.append(f"| Spark local[*] (start-up included) | {args.spark_articles:,} | {spark_mb:,.0f} | {seconds:.0f} s | "
                     f"{args.spark_articles / seconds:,.0f} | {spark_mb / seconds:.1f} | "
                     f"{memory_profile(samples, seconds)} |")
-    record("Offline batch classification (service.batch)",
+    record("Offline batch classification (batch)",
            f"python -m bench.batch --articles {args.articles} --spark-articles {args.spark_articles}",
            "\n".join(rows), __doc__.split("\n\n", 2)[2])
     return 0

@@ -32,7 +32,7 @@ from pathlib import Path
 from bench.common import read_records, record
 from bench.http import default_model, measured, one_kb_article, start, stop, wrk
 from bench.loadgen import http, worker_pids
-from training.model import TopicModel
+from runtime.model import TopicModel
 
 STAGES = ("app", "view", "model", "model again")
 

@@ -14,8 +14,9 @@ import sys
 from collections import defaultdict
 
 from bench.common import WORK, read_records, record, require_corpora
-from training.model import TopicModel
-from training.train import TrainOptions, train
+from runtime.model import TopicModel
+from training.options import TrainOptions
+from training.train import train
 
 REUTERS_MAP = {"trade": "trade", "crude": "energy", "nat-gas": "energy", "money-fx": "economy",
                "interest": "economy", "gnp": "economy"}

@@ -31,7 +31,8 @@ from pathlib import Path
 
 from bench.common import WORK, read_records, record, require_corpora
 from bench.loadgen import free_port, worker_pids
-from training.train import TrainOptions, train
+from training.options import TrainOptions
+from training.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = """wrk.method = "POST"

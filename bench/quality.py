@@ -2,7 +2,7 @@
 
     python -m bench.quality [--only bbc reuters21578 20newsgroups]
 
-Trains with `python -m training.train --split-field split` in a subprocess (so
+Trains with `python -m training --split-field split` in a subprocess (so
 its peak memory can be measured), then reads the held-out metrics from the
 bundle's report and prints them beside published results.
 """
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
         data = prepare(name)
         # Custom options get their own folder, so bench.vs_fasttext keeps reading the default model.
         out = WORK / "quality" / (f"models-{name}" + ("-custom" if args.extra else ""))
-        cmd = [sys.executable, "-m", "training.train", "--data", data, "--out", str(out), "--split-field", "split",
+        cmd = [sys.executable, "-m", "training", "--data", data, "--out", str(out), "--split-field", "split",
                *args.extra]
         code, seconds, peak = run_measured(cmd)
         if code != 0:

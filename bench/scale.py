@@ -5,7 +5,7 @@
 Documents are drawn with replacement (fixed seed) from 20 Newsgroups and BBC
 News together (25 single-label classes, real text). Each size runs in its own
 process so its peak resident memory can be read. "One fit" is vectorizing and
-fitting the default pipeline once; `python -m training.train` does that
+fitting the default pipeline once; `python -m training` does that
 folds + 1 times (plus a refit when it makes its own split), so multiply.
 """
 

@@ -25,8 +25,9 @@ from pathlib import Path
 from bench.common import WORK, machine, read_records, require_corpora
 from bench.http import start, stop
 from bench.loadgen import JSON, Load, http, rss_mib, worker_pids
-from training import bundle
-from training.train import TrainOptions, train
+from runtime import bundle
+from training.options import TrainOptions
+from training.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
 RELIABILITY = ROOT / "RELIABILITY.md"

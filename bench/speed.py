@@ -37,10 +37,11 @@ from threadpoolctl import threadpool_limits
 
 from bench.common import WORK, article_mix, record, require_corpora
 from training.corpus import compose_text, read_corpus
-from training.model import TopicModel
+from runtime.model import TopicModel
 from training.pipeline import TOKEN_PATTERN, Hyperparameters
 from training.streaming import StreamingOptions
-from training.train import TrainOptions, train
+from training.options import TrainOptions
+from training.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,10 +105,10 @@ def measure(model: TopicModel, docs: list[str], one_kb: list[str], repeats: int,
             pattern.findall(text.lower())
 
     peers = {
-        "fast path (service)": (lambda t: model.fast.predict_proba([t]), model.fast.predict_proba),
+        "fast path (service)": (lambda t: model.scorer.predict_proba([t]), model.scorer.predict_proba),
     }
-    if getattr(model.fast, "_compiled", None) is not None:  # the service's single articles go through C
-        python_only = copy.copy(model.fast)
+    if getattr(model.scorer, "_compiled", None) is not None:  # the service's single articles go through C
+        python_only = copy.copy(model.scorer)
         python_only._compiled = None
         peers["fast path, Python only"] = (lambda t: python_only.predict_proba([t]), python_only.predict_proba)
     peers |= {
@@ -122,9 +123,9 @@ def measure(model: TopicModel, docs: list[str], one_kb: list[str], repeats: int,
         peers["fastText (C++)"] = (lambda t: ft_predict(_ft_text(t) + "\n", -1, 0.0, "strict"),
                                    lambda ts: [ft_predict(_ft_text(t) + "\n", -1, 0.0, "strict") for t in ts])
     # Agreement check before timing: the fast path must give the pipeline's probabilities.
-    np.testing.assert_allclose(model.fast.predict_proba(docs[:500]), model.pipeline.predict_proba(docs[:500]),
+    np.testing.assert_allclose(model.scorer.predict_proba(docs[:500]), model.pipeline.predict_proba(docs[:500]),
                                rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(np.vstack([model.fast.predict_proba([d]) for d in docs[:500]]),
+    np.testing.assert_allclose(np.vstack([model.scorer.predict_proba([d]) for d in docs[:500]]),
                                model.pipeline.predict_proba(docs[:500]), rtol=1e-9, atol=1e-12)
     megabytes = sum(len(d.encode()) for d in docs) / 1e6
     each = {}
@@ -170,8 +171,8 @@ def main(argv=None) -> int:
             table.append(f"| {label} | {name} | {r['kb_median'] * 1e3:.3f} ms | {r['median'] * 1e3:.3f} / "
                          f"{r['p99'] * 1e3:.3f} ms | {r['rate']:,.0f} | {r['mbps']:.2f} | "
                          f"{base['kb_median'] / r['kb_median']:.1f}x | {r['rate'] / base['rate']:.1f}x |")
-        terms = (f"{len(model.fast.vocabulary):,} terms" if hasattr(model.fast, "vocabulary")
-                 else f"{len(model.fast._row_of[model.fast._row_of >= 0]):,} weighted hash columns")
+        terms = (f"{len(model.scorer.vocabulary):,} terms" if hasattr(model.scorer, "vocabulary")
+                 else f"{len(model.scorer._row_of[model.scorer._row_of >= 0]):,} weighted hash columns")
         notes.append(f"{label}: model {model.version}, {len(model.labels)} labels, {terms}"
                      + (f"; fast-path batch throughput is {rows['fast path (service)']['rate'] / rows['fastText (C++)']['rate']:.0%} "
                         "of fastText's" if "fastText (C++)" in rows else "") + ".")

@@ -2,7 +2,7 @@
 
     python -m bench.streaming [--only bbc 20newsgroups reuters21578] [--sizes 100000 300000]
 
-Quality: both trainers run as `python -m training.train --split-field split`
+Quality: both trainers run as `python -m training --split-field split`
 (the streaming one with `--streaming`) on each corpus's own split, each in
 its own process so its wall time and peak resident memory can be read. The
 in-memory time includes its 5-fold cross-validation (which tunes the
@@ -24,7 +24,7 @@ from bench.quality import prepare
 
 
 def trained(data: str, out, extra: list[str]) -> tuple[dict | None, float, float]:
-    cmd = [sys.executable, "-m", "training.train", "--data", data, "--out", str(out), "--quiet", *extra]
+    cmd = [sys.executable, "-m", "training", "--data", data, "--out", str(out), "--quiet", *extra]
     code, seconds, peak = run_measured(cmd)
     if code != 0:
         return None, seconds, peak

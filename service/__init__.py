@@ -10,7 +10,7 @@ from flask import Flask, current_app, g, request
 
 from service import admin, api, auth, config, errors, feedback, health, logs, metrics, openapi, web
 from service.jsonio import OrjsonProvider
-from service.model import ModelHolder
+from service.holder import ModelHolder
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from flask import Blueprint, current_app
 
+from runtime import bundle
 from service.errors import Conflict, NotReady
-from training import bundle
 
 bp = Blueprint("admin", __name__, url_prefix="/v1/model")
 

@@ -7,6 +7,8 @@ import logging
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
+from runtime.articles import InvalidArticle
+
 PROBLEM_TYPE = "application/problem+json"
 log = logging.getLogger("service")
 
@@ -86,6 +88,10 @@ def _api_error(error: APIError) -> Response:
     return problem(error.status, error.title, error.detail, error.slug, error.field, error.headers)
 
 
+def _invalid_article(error: InvalidArticle) -> Response:
+    return _api_error(InvalidField(error.detail, field=error.field))
+
+
 def _http_exception(error: HTTPException) -> Response:
     if error.code == 413:
         return problem(413, PayloadTooLarge.title, "The request body exceeds this endpoint's limit.",
@@ -106,5 +112,6 @@ def _unexpected(error: Exception) -> Response:
 def init_app(app: Flask) -> None:
     """Render every error, Flask's own included, as a problem+json body."""
     app.register_error_handler(APIError, _api_error)
+    app.register_error_handler(InvalidArticle, _invalid_article)
     app.register_error_handler(HTTPException, _http_exception)
     app.register_error_handler(Exception, _unexpected)

@@ -1,6 +1,6 @@
 """Collect corrected labels from users: POST /v1/feedback appends them to a JSON Lines file.
 
-The file is a training corpus: ``python -m training.train --data seeds/ feedback/``
+The file is a training corpus: ``python -m training --data seeds/ feedback/``
 folds the corrections into the next model. A correction that gives only an
 ``id`` relabels the document with that id in the other sources.
 """
@@ -15,9 +15,11 @@ from pathlib import Path
 
 from flask import Blueprint, current_app
 
+from runtime.articles import check_known, json_type, parse_article
 from service import metrics
-from service.api import _check_known, _json_object, _json_type, current_model, parse_article
+from service.api import current_model
 from service.errors import InsufficientStorage, InvalidField, NotReady
+from service.requests import json_object
 
 bp = Blueprint("feedback", __name__, url_prefix="/v1")
 FEEDBACK_FILE = "feedback.jsonl"
@@ -71,11 +73,11 @@ def feedback():
     directory = current_app.config["TOPICS_FEEDBACK_DIR"]
     if not directory:
         raise NotReady("Feedback is not enabled on this server (set TOPICS_FEEDBACK_DIR).")
-    body = _json_object()
-    _check_known(body, {"id", "text", "title", "labels"})
+    body = json_object()
+    check_known(body, {"id", "text", "title", "labels"})
     labels = body.get("labels")
     if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
-        raise InvalidField(f"'labels' must be an array of strings, not {_json_type(labels)}.", field="labels")
+        raise InvalidField(f"'labels' must be an array of strings, not {json_type(labels)}.", field="labels")
     known = current_model().labels
     unknown = [label for label in labels if label not in known]
     if unknown:

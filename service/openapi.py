@@ -204,7 +204,7 @@ def build_spec(admin: bool = True) -> dict:
         "/v1/feedback": {"post": _op(
             "Correct the labels of an article",
             "Appends the correction to the feedback file (TOPICS_FEEDBACK_DIR); retrain with "
-            "`python -m training.train --data seeds/ feedback/` to fold it in.",
+            "`python -m training --data seeds/ feedback/` to fold it in.",
             {"201": _json(_ref("FeedbackResult"), "Recorded."),
              "507": _problem("The feedback file reached TOPICS_FEEDBACK_MAX_BYTES (`/problems/storage-full`).")},
             {"required": True, "content": {"application/json": {"schema": _ref("FeedbackRequest"),

@@ -10,7 +10,8 @@ import pytest
 
 from bench.loadgen import free_port, http  # noqa: F401  (http is re-exported for the tests)
 from training.pipeline import Hyperparameters
-from training.train import TrainOptions, train
+from training.options import TrainOptions
+from training.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

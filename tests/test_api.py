@@ -58,8 +58,8 @@ def test_explanation_weights_are_exact_for_the_linear_model(app, client):
     body = client.post("/v1/classify", json={"text": SPORT, "explain": True}).get_json()
     model = app.extensions["topics"].model
     j = model.labels.index("sport")
-    contributions = model.fast.contributions(SPORT, j)
-    decision = sum(w for _, w in contributions) + model.fast._intercept[j]
+    contributions = model.scorer.contributions(SPORT, j)
+    decision = sum(w for _, w in contributions) + model.scorer._intercept[j]
     probability = 1 / (1 + np.exp(-decision))
     assert probability == pytest.approx(body["scores"]["sport"], abs=1e-6)
     top = body["explanation"]["sport"]
@@ -229,7 +229,7 @@ def test_body_size_limits_are_checked_before_parsing(app, client, monkeypatch):
     def must_not_parse(*args, **kwargs):
         raise AssertionError("the body was parsed")
 
-    monkeypatch.setattr("service.api._decode_json", must_not_parse)
+    monkeypatch.setattr("service.requests.decode_json", must_not_parse)
     _problem(client.post("/v1/classify", json={"text": "a" * 2000}), 413)
     _problem(client.post("/v1/classify/batch", json={"articles": [{"text": "a" * 6000}]}), 413)
 

@@ -14,10 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from service.batch import BatchError, completed_lines, main, run_local, run_spark
+from batch.cli import main
+from batch.local import completed_lines, run_local
+from batch.records import BatchError
+from batch.spark import run_spark
 from tests.conftest import ROOT, train_into
 from training.corpus import read_corpus
-from training.model import TopicModel
+from runtime.model import TopicModel
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +114,7 @@ def test_local_engine_resumes_after_being_killed(tmp_path, seed_models, articles
     records = [dict(a, id=f"{a['id']}-{k}") for k in range(12) for a in articles]  # 3,600 articles
     source = write_lines(tmp_path / "in.jsonl", [json.dumps(r) for r in records])
     out = tmp_path / "out.jsonl"
-    cmd = [sys.executable, "-m", "service.batch", "--model", str(seed_models / "current"), "--in", str(source),
+    cmd = [sys.executable, "-m", "batch", "--model", str(seed_models / "current"), "--in", str(source),
            "--out", str(out), "--workers", "2", "--chunk-size", "10", "--quiet"]
     # Its own process group, so the kill reaches the worker processes too, as Ctrl-C or a crash would.
     process = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)
@@ -136,7 +139,7 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path, seed_models, article
     records = [dict(a, id=f"{a['id']}-{k}") for k in range(12) for a in articles]
     source = write_lines(tmp_path / "in.jsonl", [json.dumps(r) for r in records])
     out = tmp_path / "out.jsonl"
-    cmd = [sys.executable, "-m", "service.batch", "--model", str(seed_models / "current"), "--in", str(source),
+    cmd = [sys.executable, "-m", "batch", "--model", str(seed_models / "current"), "--in", str(source),
            "--out", str(out), "--workers", "2", "--chunk-size", "10", "--quiet"]
     process = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60

@@ -8,9 +8,9 @@ import os
 import pytest
 
 from tests.conftest import train_into
-from training import bundle
-from training.bundle import BundleError
-from training.model import TopicModel
+from runtime import bundle
+from runtime.bundle import BundleError
+from runtime.model import TopicModel
 
 
 def _current(models_dir):
@@ -21,7 +21,7 @@ def _never_unpickle(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("joblib.load was called on an unverified bundle")
 
-    monkeypatch.setattr("training.model.joblib.load", refuse)
+    monkeypatch.setattr("runtime.model.joblib.load", refuse)
 
 
 def test_tampered_model_is_refused_before_unpickling(models_dir, monkeypatch):
@@ -72,7 +72,7 @@ def test_damaged_manifest_is_refused(models_dir, monkeypatch, damage):
 
 def test_other_scikit_learn_minor_version_is_refused(models_dir, monkeypatch):
     _never_unpickle(monkeypatch)
-    monkeypatch.setattr("training.model.library_versions",
+    monkeypatch.setattr("runtime.model.library_versions",
                         lambda: {"scikit-learn": "0.99.1", "python": "3.11", "numpy": "", "scipy": "", "joblib": ""})
     made_with = json.loads((_current(models_dir) / "manifest.json").read_text())["versions"]["scikit-learn"]
     with pytest.raises(BundleError) as info:
@@ -86,7 +86,7 @@ def test_failure_during_publish_leaves_current_untouched(models_dir, toy_corpus,
     def crash(*args, **kwargs):
         raise OSError("disk vanished while repointing current")
 
-    monkeypatch.setattr("training.bundle.point_current", crash)
+    monkeypatch.setattr("runtime.bundle.point_current", crash)
     with pytest.raises(OSError):
         train_into(models_dir, [toy_corpus])
     assert bundle.current_version(models_dir) == before
@@ -99,7 +99,7 @@ def test_interrupt_while_writing_leaves_no_staging(models_dir, toy_corpus, monke
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("training.train.plot_report", interrupt)
+    monkeypatch.setattr("training.publish.plot_report", interrupt)
     with pytest.raises(KeyboardInterrupt):
         train_into(models_dir, [toy_corpus])
     assert bundle.current_version(models_dir) == before

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from service.client import main
+from client import main
 from tests.conftest import ROOT
 
 
@@ -77,7 +77,7 @@ def test_batch_resumes_after_a_partial_run(server, tmp_path):
 def test_batch_killed_and_resumed(server, tmp_path):
     source = _input(tmp_path, 3000)
     out = tmp_path / "out.jsonl"
-    cmd = [sys.executable, "-m", "service.client", "--url", server.url, "batch", str(source), str(out), "--quiet",
+    cmd = [sys.executable, "-m", "client", "--url", server.url, "batch", str(source), str(out), "--quiet",
            "--batch-size", "10"]
     process = subprocess.Popen(cmd, cwd=ROOT)
     deadline = time.monotonic() + 60

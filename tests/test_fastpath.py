@@ -15,8 +15,8 @@ from sklearn.pipeline import Pipeline
 
 from tests.conftest import ROOT, SHARED, train_into, write_jsonl
 from training.corpus import compose_text, read_corpus
-from training.fastpath import _ASCII_WORDS, DEFAULT_TOKEN_PATTERN, FastLinearTfidf, Unsupported, _KeyTable
-from training.model import TopicModel
+from runtime.scorer import _ASCII_WORDS, DEFAULT_TOKEN_PATTERN, LinearScorer, Unsupported, _KeyTable
+from runtime.model import TopicModel
 from training.pipeline import TOKEN_PATTERN, Hyperparameters, build_pipeline
 
 EDGE_CASES = ["", "a", "   ", "!!! ???", "x" * 5000, "Ünïcödé ÉLECTION à Paris 北京 déjà-vu", "the the the the",
@@ -35,17 +35,17 @@ def _texts():
 
 def _assert_same(model: TopicModel, texts):
     reference = model.pipeline.predict_proba(texts)
-    fast = model.fast.predict_proba(texts)
+    fast = model.scorer.predict_proba(texts)
     assert fast.shape == reference.shape == (len(texts), len(model.labels))
     np.testing.assert_allclose(fast, reference, rtol=1e-9, atol=1e-12)
     for text in texts[:300] + EDGE_CASES:  # the one-article path too
-        np.testing.assert_allclose(model.fast.predict_proba([text])[0], model.pipeline.predict_proba([text])[0],
+        np.testing.assert_allclose(model.scorer.predict_proba([text])[0], model.pipeline.predict_proba([text])[0],
                                    rtol=1e-9, atol=1e-12)
 
 
 def test_multilabel_seed_model(seed_models):
     model = TopicModel.load(seed_models / "current")
-    assert model.fast is not None and model.fast.link == "sigmoid"
+    assert model.scorer is not None and model.scorer.link == "sigmoid"
     texts = _texts()
     assert len(texts) >= 1700
     _assert_same(model, texts)
@@ -55,7 +55,7 @@ def test_multiclass_model():
     docs = [d for d in read_corpus([ROOT / "seeds"]).documents if len(d.labels) == 1]
     pipeline = build_pipeline(Hyperparameters(C=10.0), multilabel=False)
     pipeline.fit([compose_text(d.title, d.text, 2) for d in docs], [d.labels[0] for d in docs])
-    fast = FastLinearTfidf(pipeline)
+    fast = LinearScorer(pipeline)
     assert fast.link == "softmax" and len(pipeline.classes_) == 10
     texts = _texts()
     np.testing.assert_allclose(fast.predict_proba(texts), pipeline.predict_proba(texts), rtol=1e-9, atol=1e-12)
@@ -83,7 +83,7 @@ def test_binary_single_label_model(tmp_path, toy_corpus):
 
 def test_char_ngrams_fall_back_to_the_pipeline(tmp_path, toy_corpus):
     model = TopicModel.load(train_into(tmp_path / "m", [toy_corpus], Hyperparameters(min_df=1, char_ngrams=True)))
-    assert model.fast is None
+    assert model.scorer is None
     assert model.predict_proba(["goal striker"]).shape == (1, 3)
     assert model.explain("goal striker penalty", None, "sport", 3)
 
@@ -91,7 +91,7 @@ def test_char_ngrams_fall_back_to_the_pipeline(tmp_path, toy_corpus):
 def test_unsupported_vectorizer_is_refused():
     pipeline = Pipeline([("vect", TfidfVectorizer(analyzer="char")), ("clf", None)])
     with pytest.raises(Unsupported):
-        FastLinearTfidf(pipeline)
+        LinearScorer(pipeline)
 
 
 @pytest.mark.skipif(not (SHARED / "corpora" / "20newsgroups").is_dir(), reason="../shared/corpora is absent")
@@ -104,7 +104,7 @@ def test_twenty_newsgroups_sample(tmp_path):
     test_texts = [r["title"] + "\n" + r["text"] for r in records if r["split"] == "test"][::3]
     pipeline = build_pipeline(Hyperparameters(C=5.0), multilabel=False)
     pipeline.fit([r["title"] + "\n" + r["text"] for r in train_part], [r["labels"][0] for r in train_part])
-    fast = FastLinearTfidf(pipeline)
+    fast = LinearScorer(pipeline)
     assert len(pipeline.classes_) == 20 and len(test_texts) > 2000
     np.testing.assert_allclose(fast.predict_proba(test_texts), pipeline.predict_proba(test_texts),
                                rtol=1e-9, atol=1e-12)
@@ -161,7 +161,7 @@ def test_unicode_whitespace_is_never_a_word_character():
 @pytest.mark.parametrize("lowercase", [True, False])
 def test_words_match_the_vectorizer_analyzer(lowercase):
     pipeline = _tricky_pipeline(lowercase=lowercase)
-    fast = FastLinearTfidf(pipeline)
+    fast = LinearScorer(pipeline)
     analyzer = pipeline.named_steps["vect"].build_analyzer()
     for text in TRICKY + [" ".join(TRICKY), "".join(TRICKY)] + [t.upper() for t in TRICKY]:
         # _words may add one-character words (dropped before n-grams); the rest must be the analyzer's.
@@ -178,7 +178,7 @@ def test_tricky_text_gives_the_pipeline_probabilities(options):
     if options["ngram_range"] == (1, 2) and "token_pattern" not in options:
         # One-letter words must go before bigrams are formed: "new x york" holds "new york".
         assert "new york" in vocabulary and "x york" not in vocabulary
-    fast = FastLinearTfidf(pipeline)
+    fast = LinearScorer(pipeline)
     texts = TRICKY + [t.upper() for t in TRICKY] + [" ".join(TRICKY), "".join(TRICKY), "", "a", "new x york"]
     reference = pipeline.predict_proba(texts)
     np.testing.assert_allclose(fast.predict_proba(texts), reference, rtol=1e-9, atol=1e-12)
@@ -193,7 +193,7 @@ def test_words_only_inside_bigrams():
     vect = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True,
                            vocabulary=["new york", "prices rose", "york", "rose"])
     pipeline = Pipeline([("vect", vect), ("clf", LogisticRegression(C=100.0))]).fit(texts, [0, 1, 0, 1, 1] * 3)
-    fast = FastLinearTfidf(pipeline)
+    fast = LinearScorer(pipeline)
     probe = texts + ["new new new york", "york prices new", "new x york rose"]
     np.testing.assert_allclose(fast.predict_proba(probe), pipeline.predict_proba(probe), rtol=1e-9, atol=1e-12)
     for text in probe:
@@ -207,7 +207,7 @@ def test_given_vocabulary_with_one_letter_terms(ngram_range):
     texts = ["new x york prices", "rose x x", "prices new", "rose rose x", "new york"] * 3
     vect = TfidfVectorizer(ngram_range=ngram_range, vocabulary=["x", "prices", "rose", "new", "x york", "new york"])
     pipeline = Pipeline([("vect", vect), ("clf", LogisticRegression(C=100.0))]).fit(texts, [0, 1, 0, 1, 1] * 3)
-    fast = FastLinearTfidf(pipeline)
+    fast = LinearScorer(pipeline)
     probe = texts + ["x", "x prices x", "café x prices", "new york prices", "rose new x york"]
     np.testing.assert_allclose(fast.predict_proba(probe), pipeline.predict_proba(probe), rtol=1e-9, atol=1e-12)
     for text in probe:
@@ -216,7 +216,7 @@ def test_given_vocabulary_with_one_letter_terms(ngram_range):
 
 def test_bigrams_do_not_cross_articles_in_a_batch():
     pipeline = _tricky_pipeline(ngram_range=(1, 2))
-    fast = FastLinearTfidf(pipeline)
+    fast = LinearScorer(pipeline)
     texts = ["prices rose in new", "york prices", "new", "york", "new x", "york"]
     np.testing.assert_allclose(fast.predict_proba(texts), pipeline.predict_proba(texts), rtol=1e-9, atol=1e-12)
     X = fast._batch_features(texts)

@@ -12,7 +12,7 @@ from service import create_app
 from service.auth import hash_key
 from service.feedback import FEEDBACK_FILE, append_line
 from tests.conftest import train_into
-from training.model import TopicModel
+from runtime.model import TopicModel
 
 
 @pytest.fixture

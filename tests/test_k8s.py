@@ -79,5 +79,5 @@ def test_selectors_and_references_match():
 def test_retraining_job_writes_the_shared_models_volume():
     (job,) = _kind("Job")
     (trainer,) = job["spec"]["template"]["spec"]["containers"]
-    assert trainer["command"][:3] == ["python3", "-m", "training.train"] and "/models" in trainer["command"]
+    assert trainer["command"][:3] == ["python3", "-m", "training"] and "/models" in trainer["command"]
     assert any(m["mountPath"] == "/models" and not m.get("readOnly") for m in trainer["volumeMounts"])

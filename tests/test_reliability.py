@@ -12,8 +12,8 @@ import time
 
 from bench.loadgen import JSON, Load, http, worker_pids
 from tests.conftest import ROOT, train_into
-from training import bundle
-from training.model import TopicModel
+from runtime import bundle
+from runtime.model import TopicModel
 
 def test_sigkill_of_a_worker_under_load(start_server, models_dir):
     server = start_server(models_dir, workers=2, threads=2)
@@ -93,7 +93,7 @@ def test_corrupt_bundle_under_load_keeps_the_old_model(start_server, models_dir)
 
 def test_training_killed_during_publish_leaves_current_intact(models_dir, toy_corpus):
     before = bundle.current_version(models_dir)
-    cmd = [sys.executable, "-m", "training.train", "--data", str(toy_corpus), "--out", str(models_dir),
+    cmd = [sys.executable, "-m", "training", "--data", str(toy_corpus), "--out", str(models_dir),
            "--min-df", "1", "--folds", "3"]
     process = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
     for line in process.stderr:  # wait for the publishing stage, then kill

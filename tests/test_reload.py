@@ -7,7 +7,7 @@ import logging
 import shutil
 
 from tests.conftest import train_into
-from training import bundle
+from runtime import bundle
 
 
 def _version(client):

@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_documents, write_jsonl
-from training import bundle
+from runtime import bundle
 from training.corpus import CorpusError, Document, iter_documents
-from training.model import TopicModel
+from runtime.model import TopicModel
 from training.pipeline import Hyperparameters
 from training.streaming import TEST, TRAIN, VALIDATION, StreamingOptions, part_of, shuffled
-from training.train import TrainOptions, main, train
+from training.cli import main
+from training.options import TrainOptions
+from training.train import train
 
 SMALL = StreamingOptions(hash_bits=16, epochs=10, batch_size=16, shuffle_buffer=50)
 
@@ -154,7 +156,7 @@ def _texts() -> list[str]:
 
 @pytest.mark.parametrize("kind, hash_bits", [("multi", 16), ("single", 16), ("binary", 16), ("multi", 10)])
 def test_streamed_bundles_take_the_fast_path_and_agree_with_the_pipeline(tmp_path, kind, hash_bits):
-    from training.fastpath import FastHashedTfidf
+    from runtime.scorer import HashedScorer
 
     docs = make_documents(40)
     if kind != "multi":
@@ -163,17 +165,17 @@ def test_streamed_bundles_take_the_fast_path_and_agree_with_the_pipeline(tmp_pat
     models = tmp_path / "models"
     stream_into(models, [write_jsonl(tmp_path / "c.jsonl", docs)], stream)
     model = TopicModel.load(models / "current")
-    assert isinstance(model.fast, FastHashedTfidf)
+    assert isinstance(model.scorer, HashedScorer)
     texts = _texts()
     expected = model.pipeline.predict_proba(texts)
-    np.testing.assert_allclose(model.fast.predict_proba(texts), expected, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(model.fast.predict_proba(texts[-1:]), expected[-1:], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(model.scorer.predict_proba(texts), expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(model.scorer.predict_proba(texts[-1:]), expected[-1:], rtol=1e-9, atol=1e-12)
     if hash_bits == 10:  # 1,024 columns: many terms share one, and must add up as in the vectorizer
-        assert model.fast._n_columns == 1024
+        assert model.scorer._n_columns == 1024
     # Explanations: the same values as through the pipeline, for every label.
     text = "the striker scored a goal as shares and bond yields rally in the storm"
     for j in range(len(model.labels)):
-        fast = {term: value for term, value in model.fast.contributions(text, j) if value}
+        fast = {term: value for term, value in model.scorer.contributions(text, j) if value}
         generic = {term: value for term, value in model._contributions_generic(text, j) if value}
         assert fast.keys() == generic.keys() and fast
         for term, value in fast.items():

@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_documents, train_into, write_jsonl
-from training import bundle
-from training.model import TopicModel
+from runtime import bundle
+from runtime.model import TopicModel
 from training.pipeline import Hyperparameters
-from training.train import TrainOptions, main, train
+from training.cli import main
+from training.options import TrainOptions
+from training.train import train
 
 PROBE_TEXTS = ["striker goal penalty in the cup match", "bond yields and shares rally", "storm and flooding winds",
                "the city said on monday"]
@@ -142,7 +144,7 @@ def test_cli_full_disk_keeps_current(models_dir, toy_corpus, capsys, monkeypatch
     def no_space(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("training.bundle._write_durably", no_space)
+    monkeypatch.setattr("runtime.bundle._write_durably", no_space)
     assert main(["--data", str(toy_corpus), "--out", str(models_dir), "--quiet"]) == 2
     assert "No space left on device" in capsys.readouterr().err
     assert bundle.current_version(models_dir) == before

@@ -19,7 +19,8 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from training.bundle import sha256_file
+from runtime.articles import compose_text
+from runtime.bundle import sha256_file
 
 LABELS_FILE = "labels.json"
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
@@ -81,19 +82,6 @@ class Corpus:
         """Count documents per label."""
         counts = Counter(label for doc in self.documents for label in doc.labels)
         return dict(sorted(counts.items()))
-
-
-def compose_text(title: str | None, text: str, title_weight: int = 1) -> str:
-    """Join title and body into the one string the model reads.
-
-    The title is repeated ``title_weight`` times: headlines are dense with
-    topic words, and repeating them is the simplest way to weight them inside
-    a single TF-IDF vocabulary. Training and serving both call this function.
-    """
-    title = (title or "").strip()
-    if not title or title_weight <= 0:
-        return text
-    return "\n".join([title] * title_weight + [text])
 
 
 def texts(docs: Iterable[Document], title_weight: int) -> list[str]:

@@ -190,9 +190,9 @@ def plot_report(report: dict, path: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Evaluate a model bundle on a labeled corpus and print the report."""
-    from training.bundle import BundleError
+    from runtime.bundle import BundleError
     from training.corpus import CorpusError, read_corpus
-    from training.model import TopicModel
+    from runtime.model import TopicModel
 
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=main.__doc__)
     parser.add_argument("--model", default="models/current", help="bundle folder (default: models/current)")

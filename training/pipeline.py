@@ -11,7 +11,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 # The vectorizer's default token pattern, written out because the fast
-# prediction path (training/fastpath.py) must tokenize exactly the same way.
+# prediction path (runtime/scorer.py) must tokenize exactly the same way.
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 RANDOM_STATE = 0
 # Options left as None take their default from the kind of corpus. Measured

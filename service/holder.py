@@ -1,7 +1,7 @@
 """The loaded model of one service process, and its hot reload.
 
 :class:`ModelHolder` knows nothing of HTTP. It loads bundles only through
-:meth:`training.model.TopicModel.load` (checksums verified before
+:meth:`runtime.model.TopicModel.load` (checksums verified before
 unpickling), swaps in a newly published bundle when ``<dir>/current`` moves,
 and keeps serving the old model when a new one fails verification.
 A request takes one reference to the model and uses it throughout, so it
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.bundle import CURRENT_LINK, MANIFEST_FILE, BundleError
-from training.model import TopicModel
+from runtime.bundle import CURRENT_LINK, MANIFEST_FILE, BundleError
+from runtime.model import TopicModel
 
 log = logging.getLogger("service")
 SMOKE_TEXT = "Ministers met on Monday to discuss the economy, trade and security."
@@ -79,7 +79,7 @@ class ModelHolder:
         key = self._key()
         if key is None:
             log.warning("no model bundle at %s: the service is not ready until one is published "
-                        "(run `make train` or `python -m training.train --out %s`)",
+                        "(run `make train` or `python -m training --out %s`)",
                         self._bundle_path(), self.model_dir)
             self._failed_key = None
             return False
@@ -155,7 +155,7 @@ class ModelHolder:
             "ready": self.ready,
             "version": self._model.version if self._model else None,
             "loaded_at": self.loaded_at,
-            "fast_path": bool(self._model and self._model.fast is not None),
+            "fast_path": bool(self._model and self._model.scorer is not None),
             "reloads": self.reloads,
             "reload_failures": self.reload_failures,
             "last_reload_error": self.last_error,

@@ -1,6 +1,6 @@
 """The one loader for model bundles, and the model object everything predicts with.
 
-The service, ``training.evaluate`` and the benchmarks all load bundles through
+The service, the offline batch, ``training.evaluate`` and the benchmarks all load bundles through
 :meth:`TopicModel.load`, which verifies every checksum (and the signature,
 when a key is set) before anything is unpickled.
 """
@@ -20,9 +20,10 @@ import sklearn
 from sklearn.base import clone
 from sklearn.feature_extraction.text import HashingVectorizer
 
-from training.bundle import MODEL_FILE, BundleError, check_compatible, read_manifest
-from training.corpus import compose_text
-from training.fastpath import FastHashedTfidf, FastLinearTfidf, fast_path
+from runtime import legacy
+from runtime.articles import compose_text
+from runtime.bundle import MODEL_FILE, BundleError, check_compatible, read_manifest
+from runtime.scorer import HashedScorer, LinearScorer, scorer_for
 
 
 def library_versions() -> dict[str, str]:
@@ -58,20 +59,20 @@ class TopicModel:
         self.multilabel: bool = bool(manifest["multilabel"])
         self.title_weight: int = int(manifest["hyperparameters"].get("title_weight", 1))
         self.descriptions: dict[str, str] = manifest.get("descriptions", {})
-        self.fast: FastLinearTfidf | FastHashedTfidf | None = fast_path(pipeline)
+        self.scorer: LinearScorer | HashedScorer | None = scorer_for(pipeline)
 
     @classmethod
     def load(cls, path: Path | str, signing_key: bytes | None = None) -> "TopicModel":
         """Verify and load the bundle in ``path`` (a version folder or ``current``).
 
-        Raises :class:`~training.bundle.BundleError` before unpickling when a
+        Raises :class:`~runtime.bundle.BundleError` before unpickling when a
         checksum or signature fails or scikit-learn's minor version differs.
         """
         folder = Path(path).resolve()
         manifest = read_manifest(folder, signing_key)
         check_compatible(manifest, library_versions())
         try:
-            pipeline = joblib.load(folder / MODEL_FILE)
+            pipeline = legacy.load_pickle(folder / MODEL_FILE)
         except Exception as exc:  # a verified file that still fails to load is a bundle error
             raise BundleError(f"{folder / MODEL_FILE}: cannot be loaded ({exc})") from exc
         return cls(pipeline, manifest, folder)
@@ -87,8 +88,8 @@ class TopicModel:
         docs = self.compose(texts, titles)
         if not docs:
             return np.empty((0, len(self.labels)))
-        if self.fast is not None:
-            return self.fast.predict_proba(docs)
+        if self.scorer is not None:
+            return self.scorer.predict_proba(docs)
         return np.asarray(self.pipeline.predict_proba(docs))
 
     def topics(self, scores: np.ndarray, threshold: float | None = None) -> list[Topic]:
@@ -102,7 +103,7 @@ class TopicModel:
         return [Topic(self.labels[i], float(scores[i])) for i in chosen]
 
     def answer(self, scores: np.ndarray, threshold: float | None = None, top_k: int | None = None) -> dict:
-        """Shape one article's scores the way every client sees them: the service, ``service.batch`` and Spark.
+        """Shape one article's scores the way every client sees them: the service, ``batch`` and Spark.
 
         ``topics`` are the labels at or above their threshold, best first;
         ``scores`` holds every label (or the ``top_k`` best), rounded to six
@@ -137,8 +138,8 @@ class TopicModel:
         """
         index = self.labels.index(label)
         doc = self.compose([text], [title])[0]
-        if self.fast is not None:
-            pairs = self.fast.contributions(doc, index)
+        if self.scorer is not None:
+            pairs = self.scorer.contributions(doc, index)
         else:
             pairs = self._contributions_generic(doc, index)
         return [(term, round(weight, 6)) for term, weight in pairs[:k] if weight > 0]

@@ -38,9 +38,9 @@ single-article path in C for ASCII text and single-word models; this module
 stays the reference for it and the fallback everywhere else.
 
 Bundles of the streaming trainer (hashed features, an SGD learner) get
-:class:`FastHashedTfidf`: the same tokenizer, a remembered hash per term, and
+:class:`HashedScorer`: the same tokenizer, a remembered hash per term, and
 the same arithmetic (``tests/test_streaming.py`` checks it the same way).
-:func:`fast_path` picks the one that fits a pipeline.
+:func:`scorer_for` picks the one that fits a pipeline.
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.utils import murmurhash3_32
 
-from training import compiled
+from runtime import scorer_c
+from runtime.estimators import IncrementalOneVsRest
 
 
 # scikit-learn's default token pattern: tokens are the maximal runs of 2+ word characters.
@@ -70,7 +71,7 @@ DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 _ASCII_WORDS = "".join(ch if ch.isalnum() or ch == "_" else " " for ch in map(chr, range(128)))
 # The same for UTF-8 bytes; bytes >= 0x80 (parts of non-ASCII characters) stay.
 _UTF8_WORDS = _ASCII_WORDS.encode() + bytes(range(128, 256))
-# Token id of a one-character word in a batch (see FastLinearTfidf._words); -1 is "not in the vocabulary".
+# Token id of a one-character word in a batch (see LinearScorer._words); -1 is "not in the vocabulary".
 _ONE_CHAR = -2
 # Fibonacci hashing: multiply by 2**64 / golden ratio and keep the top bits.
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -240,7 +241,7 @@ def _probabilities(z: np.ndarray, link: str) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-class FastLinearTfidf(_Words):
+class LinearScorer(_Words):
     """Score articles with a fitted word TF-IDF + linear pipeline, without scikit-learn per call."""
 
     def __init__(self, pipeline: Pipeline):
@@ -279,10 +280,10 @@ class FastLinearTfidf(_Words):
         self._gram_tables = {n: _KeyTable(keys, columns) for n, (keys, columns) in tables.items()
                              if max(2, self._min_n) <= n <= self._max_n}
         # One ASCII article goes through the compiled scorer where it is built and the model is one it
-        # reproduces: single words, the default pattern, lowercased (training/compiled.py).
-        self._compiled: compiled.CompiledScorer | None = None
-        if compiled.enabled() and self._split_ascii and self._lowercase and self._min_n == self._max_n == 1:
-            self._compiled = compiled.CompiledScorer(self.vocabulary, self._weights, self._idf, self._sublinear)
+        # reproduces: single words, the default pattern, lowercased (runtime/scorer_c.py).
+        self._compiled: scorer_c.CompiledScorer | None = None
+        if scorer_c.enabled() and self._split_ascii and self._lowercase and self._min_n == self._max_n == 1:
+            self._compiled = scorer_c.CompiledScorer(self.vocabulary, self._weights, self._idf, self._sublinear)
 
     # -- features ---------------------------------------------------------
     def _counts(self, text: str) -> tuple[np.ndarray, np.ndarray]:
@@ -402,8 +403,6 @@ class FastLinearTfidf(_Words):
 
 def _sgd_parts(clf) -> tuple[sparse.csr_matrix, np.ndarray, str]:
     """Return (coef as a sparse labels x columns matrix, intercepts, link) of a streaming bundle's learner."""
-    from training.streaming import IncrementalOneVsRest  # only when a bundle is not a TfidfVectorizer one
-
     if isinstance(clf, IncrementalOneVsRest):
         estimators = clf.estimators_
         link = "sigmoid"
@@ -417,7 +416,7 @@ def _sgd_parts(clf) -> tuple[sparse.csr_matrix, np.ndarray, str]:
     return coef, intercept, link
 
 
-class FastHashedTfidf(_Words):
+class HashedScorer(_Words):
     """The fast path of streaming bundles: ``HashingVectorizer`` -> ``TfidfTransformer`` -> SGD.
 
     A term's column is its hash (scikit-learn's signed 32-bit MurmurHash3 of
@@ -520,9 +519,9 @@ class FastHashedTfidf(_Words):
         return [(" / ".join(named[int(columns[i])]), float(scores[i])) for i in order]
 
 
-def fast_path(pipeline: Pipeline) -> FastLinearTfidf | FastHashedTfidf | None:
+def scorer_for(pipeline: Pipeline) -> LinearScorer | HashedScorer | None:
     """Return the fast path that reproduces ``pipeline``, or None when none does."""
-    for kind in (FastLinearTfidf, FastHashedTfidf):
+    for kind in (LinearScorer, HashedScorer):
         try:
             return kind(pipeline)
         except (Unsupported, KeyError):  # KeyError: the pipeline has no "vect"/"clf" step

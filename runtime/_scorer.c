@@ -1,4 +1,4 @@
-/* Single-article scoring for training/compiled.py: tokenize, count, look up and score in one pass.
+/* Single-article scoring for runtime/scorer_c.py: tokenize, count, look up and score in one pass.
  *
  * For ASCII text only (the caller checks): lowercase, find the runs of two or more [a-z0-9_] (what
  * scikit-learn's default token pattern finds in ASCII text), look each run up in a table of the
@@ -6,7 +6,7 @@
  *
  *     sum over terms of tf(count) * weight[term][label] / norm,   norm = sqrt(sum of (tf * idf[term])^2)
  *
- * with tf = 1 + log(count) (sublinear) or count, weight = idf x coefficient (training/fastpath.py's
+ * with tf = 1 + log(count) (sublinear) or count, weight = idf x coefficient (runtime/scorer.py's
  * rows). Terms outside the vocabulary add nothing to either sum, as in the Python path.
  *
  * Plain C with libc and libm, loaded with ctypes: no Python headers. The vocabulary table is built once

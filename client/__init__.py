@@ -1,8 +1,8 @@
 """Command-line client for a running topic service.
 
-    python -m service.client classify article.txt            # a readable table
-    python -m service.client classify - --json < article.txt
-    python -m service.client batch in.jsonl out.jsonl         # stream a large file, resumable
+    python -m client classify article.txt            # a readable table
+    python -m client classify - --json < article.txt
+    python -m client batch in.jsonl out.jsonl         # stream a large file, resumable
 
 ``batch`` reads JSON Lines (``text``, optional ``title`` and ``id``), sends
 them through /v1/classify/batch, retries with backoff on 429, 503 and
@@ -236,7 +236,7 @@ def _progress(done: int, total: int | None, started: float, quiet: bool) -> None
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run ``classify`` or ``batch``."""
-    parser = argparse.ArgumentParser(prog="python -m service.client", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m client", description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default=os.environ.get("TOPICS_URL", "http://127.0.0.1:8000"),
                         help="server address (env TOPICS_URL)")
     parser.add_argument("--key", default=os.environ.get("TOPICS_API_KEY"), help="API key (env TOPICS_API_KEY)")

@@ -1,6 +1,6 @@
-"""The compiled scorer: one ASCII article tokenized, counted and scored in C (``training/_tokscore.c``).
+"""The compiled scorer: one ASCII article tokenized, counted and scored in C (``runtime/_scorer.c``).
 
-The Python fast path (``training/fastpath.py``) spends most of a single
+The Python fast path (``runtime/scorer.py``) spends most of a single
 article's time in per-token work: splitting, counting, dictionary lookups,
 then a dozen small numpy calls. The C library does all of it in one pass
 (about a quarter of the time; BENCHMARKS.md), for the case the service meets
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-LIBRARY = Path(__file__).with_name("_tokscore.so")
+LIBRARY = Path(__file__).with_name("_scorer.so")
 log = logging.getLogger(__name__)
 
 
@@ -59,7 +59,7 @@ def enabled() -> bool:
 class CompiledScorer:
     """The labels' normalized tf-idf sums of one ASCII article, from a vocabulary and its weight rows.
 
-    ``weights`` is (columns + 1) x labels and ``idf`` has columns + 1 entries, as in FastLinearTfidf;
+    ``weights`` is (columns + 1) x labels and ``idf`` has columns + 1 entries, as in LinearScorer;
     the scorer keeps both alive, since the library reads them in place.
     """
 

@@ -37,6 +37,12 @@ FORMAT_VERSION = 1
 DEFAULT_KEEP = 5
 
 
+def signing_key_from_environment() -> bytes | None:
+    """The bundle signing key from ``TOPICS_SIGNING_KEY``, or None when it is not set."""
+    key = os.environ.get("TOPICS_SIGNING_KEY")
+    return key.encode() if key else None
+
+
 class BundleError(Exception):
     """A bundle is missing, incomplete, tampered with or incompatible."""
 
@@ -113,7 +119,7 @@ def read_manifest(path: Path | str, signing_key: bytes | None = None) -> dict:
     """
     folder = Path(path)
     if not folder.is_dir():
-        raise BundleError(f"{folder}: no model bundle here (run `make train` or `python -m training.train`)")
+        raise BundleError(f"{folder}: no model bundle here (run `make train` or `python -m training`)")
     manifest_path = folder / MANIFEST_FILE
     try:
         data = manifest_path.read_bytes()

@@ -1,0 +1,116 @@
+"""The training command line: ``python -m training`` (or ``topics-train``) parses options and runs a trainer.
+
+    python -m training                              # seeds/ -> models/current
+    python -m training --data my.jsonl --out models/
+    python -m training --streaming --data archive.jsonl.gz
+
+Only argument parsing and error reporting live here; the run itself is
+``training.train.train``, which code and tests call directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from runtime.bundle import CURRENT_LINK, DEFAULT_KEEP, BundleError, signing_key_from_environment
+from training.corpus import CorpusError, CsvColumns
+from training.options import DEFAULT_DATA, DEFAULT_OUT, StreamingOptions, TrainOptions
+from training.pipeline import RANDOM_STATE, Hyperparameters
+from training.train import SEARCH_GRID, train
+
+
+def _parser() -> argparse.ArgumentParser:
+    defaults = Hyperparameters()
+    p = argparse.ArgumentParser(prog="python -m training",
+                                description="Train a topic model and publish it as a verified bundle.",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    io = p.add_argument_group("data")
+    io.add_argument("--data", nargs="+", type=Path, default=[DEFAULT_DATA],
+                    help="JSONL/CSV files (optionally .gz), folders of them, or LABEL/*.txt folders")
+    io.add_argument("--out", type=Path, default=DEFAULT_OUT, help="models folder; the new bundle becomes OUT/current")
+    io.add_argument("--split-field", help="use this field's train/test values instead of a random hold-out")
+    io.add_argument("--test-size", type=float, default=0.2, help="hold-out share when there is no split field")
+    io.add_argument("--folds", type=int, default=5, help="cross-validation folds on the training part")
+    io.add_argument("--seed", type=int, default=RANDOM_STATE, help="seed of the split and the folds")
+    io.add_argument("--min-examples", type=int, default=2, help="fewest documents a label may have")
+    io.add_argument("--text-column", default="text", help="CSV column holding the article text")
+    io.add_argument("--title-column", default="title", help="CSV column holding the title (optional)")
+    io.add_argument("--labels-column", default="labels", help="CSV column holding the labels")
+    io.add_argument("--id-column", default="id", help="CSV column holding the document id (optional)")
+    io.add_argument("--label-separator", default="|", help="separates several labels in one CSV cell")
+    model = p.add_argument_group("model")
+    model.add_argument("--C", type=float, default=defaults.C,
+                       help="inverse regularization strength (default: 30 single-label, 5 multi-label)")
+    model.add_argument("--ngram-max", type=int, default=defaults.ngram_max,
+                       help="longest word n-gram (default: 2 single-label, 1 multi-label)")
+    model.add_argument("--min-df", type=int, default=defaults.min_df, help="drop terms in fewer documents")
+    model.add_argument("--max-df", type=float, default=defaults.max_df, help="drop terms in a larger share")
+    model.add_argument("--max-features", type=int, default=defaults.max_features, help="keep the most frequent terms")
+    model.add_argument("--title-weight", type=int, default=defaults.title_weight, help="times the title is counted")
+    model.add_argument("--char-ngrams", action="store_true", help="add character 2-5-grams (slower, no fast path)")
+    model.add_argument("--class-weight", choices=["balanced", "none"], default=defaults.class_weight,
+                       help="'balanced' reweights rare labels up")
+    model.add_argument("--no-sublinear-tf", action="store_true", help="use raw term counts")
+    model.add_argument("--search", action="store_true", help=f"cross-validate the grid {SEARCH_GRID} first")
+    stream_defaults = StreamingOptions()
+    streaming = p.add_argument_group("streaming (corpora larger than memory; see training/streaming.py)")
+    streaming.add_argument("--streaming", action="store_true",
+                           help="stream the corpus: hashed features and SGD with partial_fit, bounded memory")
+    streaming.add_argument("--epochs", type=int, default=stream_defaults.epochs, help="passes over the corpus")
+    streaming.add_argument("--alpha", type=float, default=stream_defaults.alpha, help="SGD regularization")
+    streaming.add_argument("--hash-bits", type=int, default=stream_defaults.hash_bits,
+                           help="2**BITS hashed feature columns")
+    streaming.add_argument("--batch-size", type=int, default=stream_defaults.batch_size,
+                           help="documents per partial_fit")
+    streaming.add_argument("--shuffle-buffer", type=int, default=stream_defaults.shuffle_buffer,
+                           help="documents held to shuffle the stream")
+    run = p.add_argument_group("run")
+    refit = run.add_mutually_exclusive_group()
+    refit.add_argument("--refit", dest="refit", action="store_true", default=None,
+                       help="refit on all documents after evaluating (default without --split-field)")
+    refit.add_argument("--no-refit", dest="refit", action="store_false", help="publish the model evaluated")
+    run.add_argument("--keep", type=int, default=DEFAULT_KEEP, help="published versions to keep")
+    run.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    return p
+
+
+def options_from_args(argv: Sequence[str] | None = None) -> TrainOptions:
+    """Parse the command line into TrainOptions."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
+    return TrainOptions(
+        data=args.data, out=args.out, split_field=args.split_field, test_size=args.test_size, folds=args.folds,
+        seed=args.seed, min_examples=args.min_examples, refit=args.refit, search=args.search, keep=args.keep,
+        quiet=args.quiet, signing_key=signing_key_from_environment(), argv=argv,
+        streaming=StreamingOptions(hash_bits=args.hash_bits, epochs=args.epochs, alpha=args.alpha,
+                                   batch_size=args.batch_size, shuffle_buffer=args.shuffle_buffer)
+        if args.streaming else None,
+        columns=CsvColumns(text=args.text_column, title=args.title_column, labels=args.labels_column,
+                           id=args.id_column, split=args.split_field or "split", separator=args.label_separator),
+        params=Hyperparameters(C=args.C, ngram_max=args.ngram_max, min_df=args.min_df, max_df=args.max_df,
+                               max_features=args.max_features, title_weight=args.title_weight,
+                               char_ngrams=args.char_ngrams,
+                               class_weight=None if args.class_weight == "none" else args.class_weight,
+                               sublinear_tf=not args.no_sublinear_tf),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Train and publish; print one clear error and return 2 on bad input."""
+    options = options_from_args(argv)
+    try:
+        train(options)
+    except (CorpusError, BundleError, ValueError) as exc:
+        print(f"error: {exc}\nnothing was published.", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot write the bundle: {exc}\nnothing was published; "
+              f"{options.out / CURRENT_LINK} is unchanged.", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing was published.", file=sys.stderr)
+        return 130
+    return 0

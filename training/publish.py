@@ -1,0 +1,86 @@
+"""Turn a trained model into a published bundle: one publisher for both trainers.
+
+A trainer returns a :class:`Trained` (the fitted pipeline, its evaluation
+report and what it knows for the manifest); :func:`publish` writes the
+model, the report and the manifest into a staging folder, checks that the
+bundle loads through the same loader the service uses, and moves it into
+place (``runtime.bundle.publish``). Nothing here knows how a model was
+fitted.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import joblib
+
+from runtime import bundle
+from runtime.model import TopicModel, library_versions
+from training.evaluate import plot_report, render_markdown
+from training.options import TrainOptions
+from training.progress import Progress
+
+
+@dataclass
+class Trained:
+    """What a trainer hands the publisher: the fitted pipeline, its report and its manifest entries."""
+
+    pipeline: object
+    report: dict
+    manifest: dict
+
+
+def summary(report: dict) -> dict:
+    """The headline figures of an evaluation report, as the manifest records them."""
+    return {key: report[key] for key in ("documents", "accuracy", "accuracy_kind", "micro", "macro",
+                                         "hamming_loss", "no_topic_share")} | {"ece": report["calibration"]["ece"]}
+
+
+def _git_commit() -> str | None:
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                                cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def publish(options: TrainOptions, trained: Trained, progress: Progress) -> Path:
+    """Write the model, its report and manifest into a staging folder, check it loads, publish it.
+
+    ``trained.manifest`` holds what the trainer knows; the version (from the
+    model's checksum), creation time, stage timings, library versions and git
+    commit are added here.
+    """
+    report = trained.report
+    staging = bundle.new_staging_dir(options.out)
+    try:
+        joblib.dump(trained.pipeline, staging / bundle.MODEL_FILE, compress=("zlib", 3))
+        version = bundle.make_version(bundle.sha256_file(staging / bundle.MODEL_FILE))
+        report["context"] = {"model version": version, **report.get("context", {})}
+        (staging / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        (staging / "report.md").write_text(render_markdown(report, heading=f"Model {version}"))
+        plot_report(report, staging / "report.png")
+        manifest = {
+            "version": version,
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **trained.manifest,
+            "metrics": summary(report),
+            "versions": library_versions(),
+            "git_commit": _git_commit(),
+        }
+        manifest["training"] = {**manifest.get("training", {}), "timings": dict(progress.timings)}
+        bundle.write_manifest(staging, manifest, options.signing_key)
+        TopicModel.load(staging, options.signing_key)  # the published bundle must load
+        folder = bundle.publish(staging, options.out, version, options.keep, options.signing_key)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    progress.say(f"published {folder.name}: accuracy {report['accuracy']:.4f}, micro-F1 "
+                 f"{report['micro']['f1']:.4f}, macro-F1 {report['macro']['f1']:.4f} -> {options.out / 'current'}")
+    return folder
