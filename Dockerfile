@@ -1,16 +1,21 @@
-# The topic service and its trainer in one image.
+# Two images from one file: the service (the default target) and the trainer.
 #
-#   docker build -t news-topics .                                  # from python:3.11-slim
-#   docker build --build-arg BASE_IMAGE=local/python-base:3.11 .   # from a local base image
+#   docker build -t news-topics .                                   # serve: runtime, service, batch, client
+#   docker build --target train -t news-topics-trainer .            # train: runtime, training, seeds, matplotlib
+#   docker build --build-arg BASE_IMAGE=local/python-base:3.11 .    # from a local base image
 #
-# Stages: deps (a virtual environment with the pinned requirements), model
-# (the default model trained from seeds/, so the image serves out of the box),
-# scorer (the compiled single-article scorer, where the compiler image has a C
-# compiler) and runtime (non-root, code and model only).
+# The serving image holds no training code and no trainer-only dependency (matplotlib):
+# what it installs is pyproject.toml's [project].dependencies, pinned by requirements.txt.
+# The trainer image adds the "train" extra. docs/deployment.md reports both sizes.
 #
-# Slim Python images have no C compiler, so by default the image scores every
-# article in Python. For the compiled scorer, name an image with the same C
-# library and a compiler (for python:3.11-slim, python:3.11 has gcc):
+# Stages: scorer (the compiled single-article scorer, where the compiler image has a C
+# compiler), deps and train-deps (virtual environments), model (the default model trained
+# from seeds/, so the serving image answers out of the box), train, and serve (last, so a
+# plain `docker build` makes it).
+#
+# Slim Python images have no C compiler, so by default the image scores every article in
+# Python. For the compiled scorer, name an image with the same C library and a compiler
+# (for python:3.11-slim, python:3.11 has gcc):
 #   docker build --build-arg COMPILER_IMAGE=python:3.11 .
 
 ARG BASE_IMAGE=python:3.11-slim
@@ -28,37 +33,54 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python3 -m venv /opt/venv
-# Dependencies get their own layer, rebuilt only when requirements.txt changes.
-COPY requirements.txt /tmp/requirements.txt
-RUN /opt/venv/bin/pip install --no-compile -r /tmp/requirements.txt
+# Dependencies get their own layer, rebuilt only when pyproject.toml or requirements.txt change.
+COPY pyproject.toml requirements.txt /src/
+RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('/src/pyproject.toml', 'rb'))['project']['dependencies']))" \
+      > /src/serve.txt \
+    && /opt/venv/bin/pip install --no-compile -c /src/requirements.txt -r /src/serve.txt
 
-FROM deps AS model
+FROM deps AS train-deps
+RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('/src/pyproject.toml', 'rb'))['project']['optional-dependencies']['train']))" \
+      > /src/train.txt \
+    && /opt/venv/bin/pip install --no-compile -c /src/requirements.txt -r /src/train.txt
+
+FROM train-deps AS model
 WORKDIR /build
 COPY runtime/ runtime/
 COPY training/ training/
 COPY seeds/ seeds/
 RUN /opt/venv/bin/python -m training --data seeds --out /models --quiet
 
-FROM ${BASE_IMAGE} AS runtime
+FROM ${BASE_IMAGE} AS base
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH \
-    MPLCONFIGDIR=/tmp/matplotlib \
-    TOPICS_MODEL_DIR=/models \
-    TOPICS_BIND=0.0.0.0:8000 \
-    TOPICS_WORKER_TMP_DIR=/tmp
+    TOPICS_MODEL_DIR=/models
 RUN useradd --create-home --uid 10001 --user-group --shell /usr/sbin/nologin topics \
-    && mkdir -p /feedback && chown topics:topics /feedback
-COPY --from=deps /opt/venv /opt/venv
+    && mkdir -p /feedback /models && chown topics:topics /feedback /models
 WORKDIR /app
+
+# The trainer: `docker run news-topics-trainer --data /data/my.jsonl` publishes into /models.
+FROM base AS train
+ENV MPLCONFIGDIR=/tmp/matplotlib
+COPY --from=train-deps /opt/venv /opt/venv
+COPY runtime/ runtime/
+COPY training/ training/
+COPY seeds/ seeds/
+USER topics
+ENTRYPOINT ["python3", "-m", "training", "--out", "/models"]
+CMD ["--data", "/app/seeds"]
+
+FROM base AS serve
+ENV TOPICS_BIND=0.0.0.0:8000 \
+    TOPICS_WORKER_TMP_DIR=/tmp
+COPY --from=deps /opt/venv /opt/venv
 COPY gunicorn.conf.py ./
 COPY runtime/ runtime/
 COPY --from=scorer /scorer/ runtime/
-COPY training/ training/
 COPY service/ service/
 COPY batch/ batch/
 COPY client/ client/
-COPY seeds/ seeds/
 COPY --from=model --chown=topics:topics /models /models
 USER topics
 EXPOSE 8000

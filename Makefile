@@ -16,14 +16,15 @@ help:
 	@echo "make test    run the test suite"
 	@echo "make train   retrain the default model from seeds/ into $(MODELS)/"
 	@echo "make scorer  build the compiled single-article scorer (needs a C compiler; serve and test build it too)"
-	@echo "make bench   run the benchmarks (slow; appends to BENCHMARKS.md)"
+	@echo "make bench   run the benchmarks (slow; each replaces its section of BENCHMARKS.md)"
 	@echo "make audit   check the pinned dependencies for known vulnerabilities"
-	@echo "make soak    run the long reliability scenarios (appends to RELIABILITY.md)"
+	@echo "make soak    run the long reliability scenarios (replaces its section of RELIABILITY.md)"
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-spark.txt
+# The project itself, editable, with the trainer, Spark and test extras, pinned by requirements.txt.
+$(STAMP): pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -c requirements.txt -e ".[train,spark,dev]"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -52,7 +53,7 @@ test: $(STAMP) $(SCORER)
 
 # Benchmarks need ../shared/corpora, fastText (built from source), wrk (a Debian package) and Java (Spark).
 bench: $(STAMP) $(SCORER)
-	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
+	$(BIN)/python -m pip install --quiet -c requirements.txt -e ".[bench]"
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.quality
 	$(BIN)/python -m bench.crosscorpus
@@ -63,6 +64,7 @@ bench: $(STAMP) $(SCORER)
 	$(BIN)/python -m bench.scale
 	$(BIN)/python -m bench.streaming
 	$(BIN)/python -m bench.batch
+	$(BIN)/python -m bench.choices
 
 soak: $(STAMP) $(SCORER)
 	$(BIN)/python -m bench.soak

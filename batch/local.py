@@ -13,6 +13,8 @@ from collections import deque
 from pathlib import Path
 from typing import Iterator
 
+from tqdm import tqdm
+
 import client
 from batch.records import BatchError, check_article, classify_records
 from runtime.model import TopicModel
@@ -95,7 +97,7 @@ def _records(path: Path) -> Iterator[tuple[object, int]]:
         try:
             import pyarrow.parquet as pq
         except ImportError:
-            raise BatchError(f"{path}: reading Parquet needs pyarrow (pip install -r requirements-spark.txt)") \
+            raise BatchError(f"{path}: reading Parquet needs pyarrow (pip install -c requirements.txt '.[spark]')") \
                 from None
 
         parquet = pq.ParquetFile(path)
@@ -134,29 +136,20 @@ def completed_lines(out: Path) -> tuple[int, str | None]:
 
 
 class _Meter:
-    """A progress line on stderr: records done, share of input read, rate."""
+    """A tqdm bar on stderr over the input's bytes, with the articles written and their rate."""
 
     def __init__(self, total_bytes: int, quiet: bool):
-        self.total, self.quiet = max(total_bytes, 1), quiet
-        self.read = 0
-        self.started = self.last = time.monotonic()
-        self.tty = sys.stderr.isatty()
+        self.bar = tqdm(total=max(total_bytes, 1), unit="B", unit_scale=True, disable=quiet, file=sys.stderr)
+        self.started = time.monotonic()
 
     def seen(self, read: int) -> None:
-        self.read = read
+        self.bar.update(min(read, self.bar.total) - self.bar.n)
 
     def show(self, done: int, final: bool = False) -> None:
-        now = time.monotonic()
-        if self.quiet or (not final and now - self.last < (0.2 if self.tty else 10)):
-            return
-        self.last = now
-        share = min(self.read / self.total, 1.0)
-        rate = done / max(now - self.started, 1e-9)
-        line = f"[{'#' * int(30 * share)}{'.' * (30 - int(30 * share))}] {share:4.0%}  {done:,} articles  {rate:,.0f}/s"
-        sys.stderr.write(("\r" + line) if self.tty else line + "\n")
-        if final and self.tty:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+        rate = done / max(time.monotonic() - self.started, 1e-9)
+        self.bar.set_postfix_str(f"{done:,} articles, {rate:,.0f}/s", refresh=final)
+        if final:
+            self.bar.close()
 
 
 def run_local(model: TopicModel, source: Path, out: Path, *, workers: int | None = None, chunk_size: int = 500,

@@ -54,7 +54,7 @@ def run_spark(model: TopicModel, source: str, out: str, *, master: str | None = 
     try:
         from pyspark.sql import SparkSession
     except ImportError:
-        raise BatchError("the Spark engine needs pyspark: pip install -r requirements-spark.txt") from None
+        raise BatchError("the Spark engine needs pyspark: pip install -c requirements.txt '.[spark]'") from None
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # executors run this interpreter in local mode
     builder = SparkSession.builder.appName("topics-batch").config("spark.ui.showConsoleProgress", "false")
     # spark-submit sets SPARK_HOME and passes its own master; anywhere else, default to local mode.

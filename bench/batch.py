@@ -90,7 +90,7 @@ def main(argv=None) -> int:
         rows.append(f"| Spark local[*] (start-up included) | {args.spark_articles:,} | {spark_mb:,.0f} | {seconds:.0f} s | "
                     f"{args.spark_articles / seconds:,.0f} | {spark_mb / seconds:.1f} | "
                     f"{memory_profile(samples, seconds)} |")
-    record("Offline batch classification (batch)",
+    record("Offline batch classification",
            f"python -m bench.batch --articles {args.articles} --spark-articles {args.spark_articles}",
            "\n".join(rows), __doc__.split("\n\n", 2)[2])
     return 0

@@ -134,17 +134,31 @@ def machine() -> str:
 
 
 def record(title: str, command: str, table: str, notes: str = "") -> None:
-    """Print a result table and append it, with machine, versions and date, to BENCHMARKS.md."""
+    """Print a result table and put it, with machine, versions and date, into BENCHMARKS.md.
+
+    A section is keyed by its title: a rerun replaces the section it wrote
+    last time (history stays in git), a new title is added at the end.
+    """
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    block = f"\n## {title}\n\n`{command}`, {stamp}; {machine()}.\n\n{table.strip()}\n"
+    block = f"## {title}\n\n`{command}`, {stamp}; {machine()}.\n\n{table.strip()}\n"
     if notes:
         block += f"\n{notes.strip()}\n"
     print(block)
-    if not BENCHMARKS.exists():
-        BENCHMARKS.write_text("# Benchmarks\n\nEvery table below was appended by the command named above it; "
-                              "re-run the command to measure again.\n")
-    with open(BENCHMARKS, "a", encoding="utf-8") as fh:
-        fh.write(block)
+    text = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.exists() else (
+        "# Benchmarks\n\nEvery section below is written by the command named in it; re-run the command to "
+        "measure again (the section is replaced).\n")
+    BENCHMARKS.write_text(replace_section(text, title, block), encoding="utf-8")
+
+
+def replace_section(text: str, title: str, block: str) -> str:
+    """Return ``text`` with its ``## title`` section (up to the next ``## ``) replaced by ``block``, or appended."""
+    heading = f"\n## {title}\n"
+    start = text.find(heading)
+    if start < 0:
+        return text.rstrip("\n") + "\n\n" + block
+    end = text.find("\n## ", start + len(heading))
+    rest = text[end:] if end >= 0 else ""
+    return text[:start] + "\n" + block.rstrip("\n") + "\n" + rest
 
 
 def tree_rss_mib(pid: int) -> float:

@@ -55,7 +55,8 @@ def main(argv=None) -> int:
         result = json.loads(out.read_text())
         megabytes = sum(len(r["text"]) for r in sample) / 1e6
         rows.append(f"| {size:,} | {megabytes:.0f} | {result['seconds']:.1f} s | {peak:.0f} MiB | {result['terms']:,} |")
-    record("Training cost against corpus size", "python -m bench.scale " + " ".join(argv if argv is not None
+    record(f"Training cost against corpus size ({', '.join(f'{n:,}' for n in args.sizes)} documents)",
+           "python -m bench.scale " + " ".join(argv if argv is not None
                                                                                     else sys.argv[1:]),
            "\n".join(rows), __doc__.split("\n\n", 2)[2])
     return 0

@@ -1,4 +1,4 @@
-"""Long reliability scenarios against gunicorn on loopback; results are appended to RELIABILITY.md.
+"""Long reliability scenarios against gunicorn on loopback; its table replaces the last run's in RELIABILITY.md.
 
     python -m bench.soak [--seconds 60] [--clients 16]     (make soak)
 
@@ -22,7 +22,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.common import WORK, machine, read_records, require_corpora
+from bench.common import WORK, machine, read_records, replace_section, require_corpora
 from bench.http import start, stop
 from bench.loadgen import JSON, Load, http, rss_mib, worker_pids
 from runtime import bundle
@@ -136,11 +136,11 @@ def main(argv=None) -> int:
             soak(models, args.seconds, args.clients, articles), hot_reload(models, data), sigkill(models),
             sigterm(models)]
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    block = (f"\n## Soak and fault scenarios\n\n`python -m bench.soak --seconds {args.seconds} --clients "
+    block = (f"## Soak and fault scenarios\n\n`python -m bench.soak --seconds {args.seconds} --clients "
              f"{args.clients}`, {stamp}; {machine()}.\n\n" + "\n".join(rows) + "\n")
     print(block)
-    with open(RELIABILITY, "a", encoding="utf-8") as fh:
-        fh.write(block)
+    RELIABILITY.write_text(replace_section(RELIABILITY.read_text(encoding="utf-8"), "Soak and fault scenarios", block),
+                           encoding="utf-8")
     return 0
 
 

@@ -179,7 +179,7 @@ def main(argv=None) -> int:
     megabytes = sum(len(compose_text(t, x, 2).encode()) for t, x in articles) / 1e6
     notes.insert(0, f"{len(articles)} articles, {megabytes:.2f} MB; {len(one_kb)} articles of about 1 KB.")
     if not any("fastText" in n for n in notes):
-        notes.append("fastText is not installed (`pip install -r bench/requirements.txt`), so it is not in this run.")
+        notes.append("fastText is not installed (`pip install -c requirements.txt -e '.[bench]'`), so it is not in this run.")
     record("In-process prediction speed (one core)", "python -m bench.speed", "\n".join(table),
            " ".join(notes) + "\n\n" + __doc__.split("\n\n", 2)[2])
     return 0

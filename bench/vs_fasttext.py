@@ -78,7 +78,7 @@ def main() -> int:
     try:
         import fasttext
     except ImportError:
-        raise SystemExit("benchmark needs fastText: pip install -r bench/requirements.txt")
+        raise SystemExit("benchmark needs fastText: pip install -c requirements.txt -e .[bench]")
     require_corpora()
     rows = ["| corpus | model | accuracy | micro-F1 | macro-F1 | training time |", "| --- | --- | ---: | ---: | ---: | ---: |"]
     for name in ("bbc", "20newsgroups", "reuters21578"):

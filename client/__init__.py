@@ -20,48 +20,60 @@ import random
 import re
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Iterator, Sequence
+
+import httpx
+from tqdm import tqdm
 
 RETRY_STATUSES = {429, 502, 503, 504}
 FIELD_INDEX = re.compile(r"^articles\[(\d+)\]")
 
 
 class ClientError(Exception):
-    """The server refused the request for a reason retrying will not fix."""
+    """The server refused the request for a reason retrying will not fix, or could not be reached."""
 
 
 class Client:
-    """A tiny HTTP client with retries and backoff."""
+    """An HTTP client of the service: one keep-alive connection pool, retries with backoff.
+
+    httpx does the HTTP (connection reuse, timeouts, clear errors); what it
+    leaves to its users is retrying on a status, so that is here: 429, 502,
+    503 and 504 are retried after ``Retry-After`` (or an exponential backoff
+    with jitter), as are connection errors and timeouts.
+    """
 
     def __init__(self, url: str, key: str | None = None, retries: int = 8, timeout: float = 60.0):
         self.url = url.rstrip("/")
-        self.key = key
         self.retries = retries
-        self.timeout = timeout
+        headers = {"Accept": "application/json"}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
 
     def post(self, path: str, payload: dict) -> tuple[int, dict]:
         """POST JSON; retry on 429/5xx-unavailable and connection errors; return (status, body)."""
         data = json.dumps(payload).encode("utf-8")
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self.key:
-            headers["Authorization"] = f"Bearer {self.key}"
         for attempt in range(self.retries + 1):
-            request = urllib.request.Request(self.url + path, data=data, headers=headers, method="POST")
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    return response.status, json.loads(response.read())
-            except urllib.error.HTTPError as exc:
-                body = _json_or_text(exc.read())
-                if exc.code not in RETRY_STATUSES or attempt == self.retries:
-                    return exc.code, body
-                wait = _retry_after(exc.headers.get("Retry-After"), attempt)
-            except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+                response = self._http.post(path, content=data, headers={"Content-Type": "application/json"})
+            except httpx.TransportError as exc:
                 if attempt == self.retries:
-                    raise ClientError(f"cannot reach {self.url}: {getattr(exc, 'reason', exc)}") from None
+                    raise ClientError(f"cannot reach {self.url}: {exc}") from None
                 wait = _retry_after(None, attempt)
+            else:
+                if response.status_code not in RETRY_STATUSES or attempt == self.retries:
+                    return response.status_code, _json_or_text(response.content)
+                wait = _retry_after(response.headers.get("Retry-After"), attempt)
             time.sleep(wait)
         raise AssertionError("unreachable")
 
@@ -106,7 +118,8 @@ def classify(args) -> int:
     for name in ("top_k", "threshold"):
         if getattr(args, name) is not None:
             payload[name] = getattr(args, name)
-    status, body = Client(args.url, args.key, args.retries).post("/v1/classify", payload)
+    with Client(args.url, args.key, args.retries) as client:
+        status, body = client.post("/v1/classify", payload)
     if status != 200:
         print(f"error {status}: {body.get('detail', body)}", file=sys.stderr)
         return 1
@@ -188,50 +201,33 @@ def batch(args) -> int:
     if args.input != "-":
         with open(args.input, "rb") as fh:
             total = sum(1 for _ in fh)
-    client = Client(args.url, args.key, args.retries)
     options = {k: v for k, v in (("top_k", args.top_k), ("threshold", args.threshold)) if v is not None}
-    if done:
+    if done and not args.quiet:
         print(f"resuming after line {done}", file=sys.stderr)
-    written, started = done, time.monotonic()
-    with open(out, "a", encoding="utf-8") as sink:
+    with Client(args.url, args.key, args.retries) as client, open(out, "a", encoding="utf-8") as sink, \
+            tqdm(total=total, initial=done, unit=" lines", disable=args.quiet, file=sys.stderr) as bar:
         chunk: list[tuple[int, dict]] = []
 
         def flush() -> None:
-            nonlocal written
-            for line in _send(client, chunk, options) if chunk else []:
+            lines = _send(client, chunk, options) if chunk else []
+            for line in lines:
                 sink.write(json.dumps(line, ensure_ascii=False) + "\n")
-                written += 1
             sink.flush()
             os.fsync(sink.fileno())
             chunk.clear()
-            _progress(written, total, started, args.quiet)
+            bar.update(len(lines))
 
         for number, article, error in read_articles(Path(args.input), done):
             if error is not None:
                 flush()
                 sink.write(json.dumps({"line": number, "error": error}) + "\n")
-                written += 1
+                bar.update(1)
                 continue
             chunk.append((number, article))
             if len(chunk) >= args.batch_size:
                 flush()
         flush()
-    if not args.quiet:
-        print(file=sys.stderr)
     return 0
-
-
-def _progress(done: int, total: int | None, started: float, quiet: bool) -> None:
-    if quiet:
-        return
-    rate = done / max(time.monotonic() - started, 1e-9)
-    if total:
-        filled = int(30 * done / total)
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} lines")
-    else:
-        sys.stderr.write(f"\r{done} lines")
-    sys.stderr.write(f"  {rate:,.0f}/s ")
-    sys.stderr.flush()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

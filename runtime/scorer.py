@@ -30,7 +30,7 @@ For a term ``t`` with count ``c`` the pipeline's feature is
 and ``norm`` the L2 norm of ``w(c) * idf`` over the article's terms; the
 decision for label ``j`` is ``sum_t feature_t * coef[j, t] + intercept[j]``.
 Probabilities follow the classifier: a logistic sigmoid per label for
-one-vs-rest models, a softmax for multinomial ones. ``tests/test_fastpath.py``
+one-vs-rest models, a softmax for multinomial ones. ``tests/test_scorer.py``
 checks the result against ``pipeline.predict_proba`` on thousands of documents.
 
 Where ``make`` could build it, :mod:`training.compiled` does the whole

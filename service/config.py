@@ -1,6 +1,6 @@
 """Configuration: defaults, overridden by TOPICS_* environment variables, then by test config.
 
-Every key is documented in the README's configuration table.
+Every key is documented in docs/configuration.md.
 """
 
 from __future__ import annotations

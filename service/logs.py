@@ -1,39 +1,27 @@
-"""Structured logs: one JSON object per line on stdout, and one line per request."""
+"""Structured logs: one JSON object per line on stdout (python-json-logger), and one line per request."""
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
-from datetime import datetime, timezone
 
 from flask import Flask, current_app, g, request
+from pythonjsonlogger.json import JsonFormatter
 
 log = logging.getLogger("service.request")
 
 
-class JsonFormatter(logging.Formatter):
-    """Format a record as one JSON line; extra fields passed as ``extra={"fields": {...}}`` are merged."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "pid": record.process,
-            "message": record.getMessage(),
-        }
-        entry.update(getattr(record, "fields", {}))
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+def formatter() -> JsonFormatter:
+    """The one JSON line format: time, level, logger, pid, message, then the record's extra fields."""
+    return JsonFormatter("{levelname}{name}{process}{message}", style="{", timestamp="time", json_ensure_ascii=False,
+                         rename_fields={"levelname": "level", "name": "logger", "process": "pid"})
 
 
 def configure(level: str = "INFO") -> None:
     """Send the service's logs to stdout as JSON lines (called by gunicorn.conf.py and the dev server)."""
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(formatter())
     logger = logging.getLogger("service")
     logger.handlers[:] = [handler]
     logger.setLevel(level)
@@ -63,7 +51,7 @@ def _finish(response):
     body = g.get("body")  # only a body the view read: never read one just to log it
     if current_app.config["TOPICS_LOG_TEXT"] and body is not None and request.path.startswith("/v1/classify"):
         fields["body"] = body[:40_000].decode("utf-8", "replace")[:10_000]
-    log.info("%s %s %s", request.method, request.path, response.status_code, extra={"fields": fields})
+    log.info("%s %s %s", request.method, request.path, response.status_code, extra=fields)
     return response
 
 

@@ -161,9 +161,9 @@ QUERY_OPTIONS = [
 SECURITY = [{"bearer": []}, {}]
 
 
-def _op(summary: str, description: str, responses: dict, request: dict | None = None, errors=(),
+def _op(op_id: str, summary: str, description: str, responses: dict, request: dict | None = None, errors=(),
         parameters: list | None = None, tag: str = "classification", secured: bool = True) -> dict:
-    operation = {"summary": summary, "description": description, "tags": [tag],
+    operation = {"operationId": op_id, "summary": summary, "description": description, "tags": [tag],
                  "responses": {**responses, **{code: PROBLEMS[code] for code in errors}}}
     if request:
         operation["requestBody"] = request
@@ -182,27 +182,27 @@ def build_spec(admin: bool = True) -> dict:
                        "example": "Trade ministers agreed on Tuesday to phase out duties on steel..."}}}
     paths = {
         "/v1/classify": {"post": _op(
-            "Classify one article",
+            "classify", "Classify one article",
             "Send JSON, or the article as a text/plain body. Options come from the JSON body or the query "
             "string (the body wins). An article that clears no threshold gets an empty `topics` list.",
             {"200": _json(_ref("ClassifyResult"), "The article's topics and scores.")},
             classify_body, ("400", "401", "403", "413", "415", "422", "503"), QUERY_OPTIONS)},
         "/v1/classify/batch": {"post": _op(
-            "Classify many articles", "Results keep the input order; one model version answers the whole batch.",
+            "classifyBatch", "Classify many articles", "Results keep the input order; one model version answers the whole batch.",
             {"200": _json(_ref("BatchResult"), "One result per article, in order.")},
             {"required": True, "content": {"application/json": {"schema": _ref("BatchRequest"), "example": {
                 "articles": [ARTICLE_EXAMPLE, {"id": 2, "text": "Storm floods coastal towns"}], "top_k": 3}}}},
             ("400", "401", "403", "413", "415", "422", "503"), QUERY_OPTIONS)},
-        "/v1/labels": {"get": _op("List the labels", "Scope notes, tuned thresholds and training counts.",
+        "/v1/labels": {"get": _op("listLabels", "List the labels", "Scope notes, tuned thresholds and training counts.",
                                   {"200": _json(_ref("Labels"), "The model's labels.")}, errors=("401", "403", "503"),
                                   tag="model")},
-        "/v1/model": {"get": _op("Describe the loaded model",
+        "/v1/model": {"get": _op("describeModel", "Describe the loaded model",
                                  "The bundle's manifest (version, metrics, data fingerprint, library versions) "
                                  "and the reload status, including the last refused bundle.",
                                  {"200": _json(_ref("ModelInfo"), "Manifest and status.")},
                                  errors=("401", "403", "503"), tag="model")},
         "/v1/feedback": {"post": _op(
-            "Correct the labels of an article",
+            "recordFeedback", "Correct the labels of an article",
             "Appends the correction to the feedback file (TOPICS_FEEDBACK_DIR); retrain with "
             "`python -m training --data seeds/ feedback/` to fold it in.",
             {"201": _json(_ref("FeedbackResult"), "Recorded."),
@@ -211,21 +211,21 @@ def build_spec(admin: bool = True) -> dict:
                                                                  "example": {**ARTICLE_EXAMPLE,
                                                                              "labels": ["trade"]}}}},
             ("400", "401", "403", "413", "415", "422", "503"), tag="feedback")},
-        "/healthz": {"get": _op("Liveness", "The process is up.", {"200": _json(_ref("Health"), "Alive.")},
+        "/healthz": {"get": _op("liveness", "Liveness", "The process is up.", {"200": _json(_ref("Health"), "Alive.")},
                                 tag="operations", secured=False)},
-        "/readyz": {"get": _op("Readiness", "A model is loaded and passed its smoke prediction.",
+        "/readyz": {"get": _op("readiness", "Readiness", "A model is loaded and passed its smoke prediction.",
                                {"200": _json(_ref("Ready"), "Ready."), "503": PROBLEMS["503"]},
                                tag="operations", secured=False)},
-        "/metrics": {"get": _op("Prometheus metrics", "Text exposition format, summed over all workers.",
+        "/metrics": {"get": _op("metrics", "Prometheus metrics", "Text exposition format, summed over all workers.",
                                 {"200": {"description": "Metrics.", "content": {"text/plain": {
                                     "schema": {"type": "string"}}}}}, tag="operations", secured=False)},
     }
     if admin:
         paths["/v1/model/reload"] = {"post": _op(
-            "Reload the published model now", "Needs an `admin` key. Exists only when one is configured.",
+            "reloadModel", "Reload the published model now", "Needs an `admin` key. Exists only when one is configured.",
             {"200": _json(_ref("Reload"), "Reloaded (or unchanged).")}, errors=("401", "403", "503"), tag="admin")}
         paths["/v1/model/rollback"] = {"post": _op(
-            "Roll back to the previous version", "Needs an `admin` key. Points `current` at the newest older "
+            "rollbackModel", "Roll back to the previous version", "Needs an `admin` key. Points `current` at the newest older "
             "version and loads it.", {"200": _json(_ref("Rollback"), "Rolled back."),
                                       "409": _problem("Nothing older to roll back to, or it failed verification.")},
             errors=("401", "403"), tag="admin")}

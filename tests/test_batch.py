@@ -83,7 +83,7 @@ def test_bad_lines_get_an_error_line_and_the_rest_go_on(tmp_path, seed_model, ar
 
 
 def test_gzip_and_parquet_inputs_give_the_same_answers(tmp_path, seed_model, articles):
-    pa = pytest.importorskip("pyarrow", reason="Parquet input needs pyarrow (requirements-spark.txt)")
+    pa = pytest.importorskip("pyarrow", reason="Parquet input needs pyarrow (the 'spark' extra)")
     import pyarrow.parquet as pq
 
     plain = write_lines(tmp_path / "in.jsonl", [json.dumps(a) for a in articles])
@@ -196,7 +196,7 @@ def _spark_ready() -> str | None:
     try:
         import pyspark  # noqa: F401
     except ImportError:
-        return "pyspark is not installed (pip install -r requirements-spark.txt)"
+        return "pyspark is not installed (pip install -c requirements.txt -e '.[spark]')"
     if shutil.which("java") is None:
         return "Spark needs a Java runtime and `java` is not on the PATH (.ci/run installs one)"
     return None

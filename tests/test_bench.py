@@ -57,3 +57,13 @@ def test_stage_means_subtract_snapshots_per_worker():
     assert means == {"app": pytest.approx((6_000 + 6_000 + 3_000) / 5 / 1000), "view": pytest.approx(2.0),
                      "model": pytest.approx(0.9), "model again": 0.0}
     assert stage_means(after, after) == {"app": 0.0, "view": 0.0, "model": 0.0, "model again": 0.0}
+
+
+def test_a_rerun_replaces_its_section_of_benchmarks_md():
+    from bench.common import replace_section
+
+    text = "# Benchmarks\n\nintro\n\n## A\n\nold a\n\n## C\n\nc\n"
+    assert replace_section(text, "A", "## A\n\nnew a\n") == "# Benchmarks\n\nintro\n\n## A\n\nnew a\n\n## C\n\nc\n"
+    assert replace_section(text, "C", "## C\n\nnew c\n") == "# Benchmarks\n\nintro\n\n## A\n\nold a\n\n## C\n\nnew c\n"
+    assert replace_section(text, "D", "## D\n\nd\n") == text + "\n## D\n\nd\n"
+    assert replace_section(replace_section(text, "A", "## A\n\nx\n"), "A", "## A\n\ny\n").count("## A") == 1

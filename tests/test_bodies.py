@@ -81,4 +81,4 @@ def test_body_read_once_serves_the_request_log(app, client, caplog):
     with caplog.at_level(logging.INFO, logger="service.request"):
         r = client.post("/v1/classify", data="goal striker keeper", content_type="text/plain")
     assert r.status_code == 200
-    assert caplog.records[-1].fields["body"] == "goal striker keeper"
+    assert caplog.records[-1].body == "goal striker keeper"

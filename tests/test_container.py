@@ -60,18 +60,19 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    image = "news-topics:test"
+    image, trainer = "news-topics:test", "news-topics-trainer:test"
     base = os.environ.get("BASE_IMAGE", "python:3.11-slim")
-    build = subprocess.run(["docker", "build", "-t", image, "--build-arg", f"BASE_IMAGE={base}", "."],
-                           cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    for tag, target in ((image, "serve"), (trainer, "train")):
+        build = subprocess.run(["docker", "build", "--target", target, "-t", tag, "--build-arg", f"BASE_IMAGE={base}",
+                                "."], cwd=ROOT, capture_output=True, text=True, timeout=900)
+        assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     data = tmp_path_factory.mktemp("data")
     write_jsonl(data / "small.jsonl", make_documents())
     data.chmod(0o755)
     (data / "out").mkdir()
     (data / "out").chmod(0o777)  # the image's user (uid 10001) writes batch results here
     port = free_port()
-    env = {**os.environ, "TOPICS_IMAGE": image, "TOPICS_PUBLISH": f"127.0.0.1:{port}", "TOPICS_DATA_DIR": str(data),
+    env = {**os.environ, "TOPICS_IMAGE": image, "TOPICS_TRAINER_IMAGE": trainer, "TOPICS_PUBLISH": f"127.0.0.1:{port}", "TOPICS_DATA_DIR": str(data),
            "TOPICS_BATCH_OUT": str(data / "out"),
            "COMPOSE_PROJECT_NAME": f"topicstest{os.getpid()}"}
     stack = Stack(env, port)
@@ -99,6 +100,13 @@ def test_runs_as_non_root_on_a_read_only_root(stack):
     assert stack.exec("touch /etc/probe").returncode != 0
     assert stack.exec("touch /tmp/probe && rm /tmp/probe").returncode == 0
     assert stack.exec("touch /models/probe && rm /models/probe").returncode == 0
+
+
+def test_the_serving_image_holds_no_training_code_or_trainer_dependencies(stack):
+    assert stack.exec("test -d /app/runtime && test -d /app/service").returncode == 0
+    assert stack.exec("test -e /app/training").returncode != 0
+    assert stack.exec("python3 -c 'import matplotlib'").returncode != 0
+    assert stack.exec("python3 -c 'import sklearn, flask, runtime.model'").returncode == 0
 
 
 def test_trainer_retrains_and_api_reloads_without_restart(stack):

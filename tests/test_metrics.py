@@ -7,6 +7,7 @@ import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
 
+from service import logs
 from tests.conftest import http
 
 
@@ -72,7 +73,9 @@ def test_one_json_log_line_per_request_without_text(client, caplog):
         client.post("/v1/classify/batch", json={"articles": [{"text": "secret scoop one"}, {"text": "two"}]},
                     headers={"X-Request-ID": "req-42"})
     (record,) = [r for r in caplog.records if r.name == "service.request"]
-    fields = record.fields
+    fields = json.loads(logs.formatter().format(record))  # the line as it reaches stdout
+    assert fields["logger"] == "service.request" and fields["level"] == "INFO" and fields["pid"] > 0
+    assert fields["message"] == "POST /v1/classify/batch 200" and fields["time"].startswith("20")
     assert fields["request_id"] == "req-42" and fields["status"] == 200 and fields["articles"] == 2
     assert fields["model_version"] and fields["duration_ms"] >= 0 and fields["path"] == "/v1/classify/batch"
     assert "secret scoop" not in caplog.text and "body" not in fields
@@ -82,4 +85,4 @@ def test_article_text_logged_only_when_asked(app, client, caplog):
     app.config["TOPICS_LOG_TEXT"] = True
     with caplog.at_level(logging.INFO, logger="service.request"):
         client.post("/v1/classify", json={"text": "secret scoop"})
-    assert "secret scoop" in caplog.records[-1].fields["body"]
+    assert "secret scoop" in json.loads(logs.formatter().format(caplog.records[-1]))["body"]

@@ -52,7 +52,7 @@ def test_document_is_valid_openapi_3_1(spec):
 def test_every_route_is_documented(full_app, spec):
     documented = {(path, method.upper()) for path, methods in spec["paths"].items() for method in methods}
     for rule in full_app.url_map.iter_rules():
-        if rule.endpoint in ("static", "web.static") or rule.rule in ("/", "/docs", "/openapi.json"):
+        if rule.endpoint in ("static", "web.static", "web.swagger_asset") or rule.rule in ("/", "/docs", "/openapi.json"):
             continue
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (rule.rule, method) in documented, rule.rule
@@ -103,3 +103,15 @@ def test_pages_are_served(client):
         with client.get(path) as r:
             assert r.status_code == 200, path
     assert b"Find topics" in client.get("/").data
+
+
+def test_the_docs_page_serves_swagger_ui_from_the_installed_package(client):
+    page = client.get("/docs")
+    assert b'id="swagger-ui"' in page.data and b"/docs/swagger/swagger-ui-bundle.js" in page.data
+    assert "'unsafe-inline'" in page.headers["Content-Security-Policy"]
+    assert "script-src" not in page.headers["Content-Security-Policy"]  # scripts stay 'self' (default-src)
+    for name, kind in (("swagger-ui-bundle.js", "javascript"), ("swagger-ui.css", "css")):
+        with client.get(f"/docs/swagger/{name}") as r:
+            assert r.status_code == 200 and kind in r.content_type and len(r.data) > 10_000, name
+    assert client.get("/docs/swagger/index.html").status_code == 404  # only the two files are served
+    assert client.get("/docs/swagger/..%2Fswagger-ui.js").status_code == 404

@@ -1,4 +1,4 @@
-"""Report training stages and their timing on stderr."""
+"""Report training stages and their timing on stderr; tqdm draws the bars of long loops."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import sys
 import time
 from contextlib import contextmanager
 from typing import Iterable, Iterator, TextIO, TypeVar
+
+from tqdm import tqdm
 
 T = TypeVar("T")
 
@@ -34,19 +36,5 @@ class Progress:
         self.say(f"[{name}] done in {elapsed:.2f}s")
 
     def bar(self, items: Iterable[T], total: int, label: str) -> Iterator[T]:
-        """Yield from ``items`` while drawing a progress bar."""
-        interactive = not self.quiet and self.stream.isatty()
-        start = time.perf_counter()
-        for done, item in enumerate(items, start=1):
-            yield item
-            if self.quiet:
-                continue
-            elapsed = time.perf_counter() - start
-            if interactive:
-                filled = int(30 * done / max(total, 1))
-                self.stream.write(f"\r  {label} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} {elapsed:.1f}s")
-                self.stream.flush()
-            else:
-                self.say(f"  {label} {done}/{total} ({elapsed:.1f}s)")
-        if interactive:
-            self.stream.write("\n")
+        """Yield from ``items`` while tqdm draws a progress bar (nothing when quiet)."""
+        return iter(tqdm(items, total=total, desc=f"  {label}", disable=self.quiet, file=self.stream, leave=False))

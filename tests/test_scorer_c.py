@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import train_into
-from tests.test_fastpath import EDGE_CASES, _texts
+from tests.test_scorer import EDGE_CASES, _texts
 from runtime import scorer_c
 from runtime.model import TopicModel
 from training.pipeline import Hyperparameters
