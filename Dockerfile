@@ -1,7 +1,8 @@
-# Two images from one file: the service (the default target) and the trainer.
+# Three images from one file: the service (the default target), the trainer and the nginx front.
 #
 #   docker build -t news-topics .                                   # serve: runtime, service, batch, client
 #   docker build --target train -t news-topics-trainer .            # train: runtime, training, seeds, matplotlib
+#   docker build --target front -t news-topics-front .              # the public front: nginx (deploy/nginx/)
 #   docker build --build-arg BASE_IMAGE=local/python-base:3.11 .    # from a local base image
 #
 # The serving image holds no training code and no trainer-only dependency (matplotlib):
@@ -70,6 +71,19 @@ COPY seeds/ seeds/
 USER topics
 ENTRYPOINT ["python3", "-m", "training", "--out", "/models"]
 CMD ["--data", "/app/seeds"]
+
+# The public front: nginx with deploy/nginx/nginx.conf, listening on 8080 as an unprivileged user.
+FROM ${BASE_IMAGE} AS front
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --uid 10002 --user-group --no-create-home --shell /usr/sbin/nologin front
+COPY deploy/nginx/nginx.conf /etc/nginx/nginx.conf
+USER front
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/readyz', timeout=2)"]
+CMD ["nginx", "-e", "stderr", "-g", "daemon off;"]
 
 FROM base AS serve
 ENV TOPICS_BIND=0.0.0.0:8000 \

@@ -4,10 +4,10 @@
 
 The defaults were chosen by measurement (BENCHMARKS.md, `python -m bench.http`):
 classification is CPU-bound, so one process per core (more workers than cores
-measured no faster); two threads per worker cost no throughput and keep
-connections alive and a slow client from blocking its worker; the model is
-loaded once in the master before forking (preload_app), so an extra worker
-costs about 10 MiB instead of a full copy.
+measured no faster); each worker is gevent's, with deadlines for slow clients
+(service/workers.py), so a connection that sends slowly costs a greenlet, not
+a thread; the model is loaded once in the master before forking
+(preload_app), so an extra worker costs a few MiB instead of a full copy.
 """
 
 import glob
@@ -25,19 +25,20 @@ for _stale in glob.glob(os.path.join(_metrics_dir, "*.db")):
     os.remove(_stale)
 
 from service import logs, metrics  # noqa: E402  (after the metrics folder is set)
-from service.workers import release as release_slot  # noqa: E402
 
 wsgi_app = "service:create_app()"
 bind = os.environ.get("TOPICS_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("TOPICS_WORKERS", multiprocessing.cpu_count()))
-threads = int(os.environ.get("TOPICS_THREADS", "2"))
-# gthread, plus fair sharing of new connections between workers (service/workers.py).
-worker_class = "service.workers.BalancedThreadWorker" if threads > 1 else "sync"
+# gevent, with header and body deadlines and a lingering close (service/workers.py).
+worker_class = "service.workers.TopicsWorker"
+# Connections one worker holds at once, idle and slow ones included; more wait in the listen backlog.
+worker_connections = int(os.environ.get("TOPICS_WORKER_CONNECTIONS", "1000"))
 preload_app = os.environ.get("TOPICS_PRELOAD", "true").lower() in ("1", "true", "yes")
 
 # Requests in flight get this long to finish on SIGTERM before workers stop.
 graceful_timeout = int(os.environ.get("TOPICS_GRACEFUL_TIMEOUT", "30"))
 timeout = int(os.environ.get("TOPICS_TIMEOUT", "60"))
+# Idle kept-alive connections close after this; the header deadline (TOPICS_HEADER_TIMEOUT) bounds them too.
 keepalive = 5
 # Recycle workers now and then, with jitter so they do not restart together.
 max_requests = int(os.environ.get("TOPICS_MAX_REQUESTS", "0"))
@@ -63,4 +64,3 @@ logs.configure(loglevel.upper())
 
 def child_exit(server, worker):
     metrics.mark_process_dead(worker.pid)
-    release_slot(worker)

@@ -3,7 +3,7 @@
     python -m bench.breakdown [--seconds 5] [--rounds 7]
 
 Runs the service as bench.http does (the project's gunicorn.conf.py, 2
-workers x 2 threads, the same 1 KB article) but with bench/instrumented.py's
+workers, the same 1 KB article) but with bench/instrumented.py's
 timers, and drives single-article classify and /healthz at 8 connections with
 wrk, taking turns. The server's CPU time per request (from /proc) is split
 into the model's ``predict_proba``, the rest of the classify view (reading and
@@ -86,7 +86,7 @@ def main(argv=None) -> int:
 
     loads = (("classify, 1 KB article", "/v1/classify", single), ("/healthz", "/healthz", None))
     runs: dict[str, list[dict]] = {name: [] for name, _, _ in loads}
-    process, url = start(models, 2, 2, True, "bench.instrumented:app")
+    process, url = start(models, 2, True, "bench.instrumented:app")
     try:
         for round_ in range(args.rounds):
             for name, path, body in loads if round_ % 2 == 0 else loads[::-1]:
@@ -100,7 +100,7 @@ def main(argv=None) -> int:
 
     os.environ["TOPICS_BENCH_MODEL_TWICE"] = "1"  # the servers' environment comes from this process's
     try:
-        process, url = start(models, 2, 2, True, "bench.instrumented:app")
+        process, url = start(models, 2, True, "bench.instrumented:app")
     finally:
         del os.environ["TOPICS_BENCH_MODEL_TWICE"]
     twice = []
@@ -138,7 +138,7 @@ def main(argv=None) -> int:
                 + " |")
     ratios = [c["rate"] / h["rate"] for c, h in zip(runs["classify, 1 KB article"], runs["/healthz"])]
     record("Where a request's server time goes", "python -m bench.breakdown", "\n".join(rows),
-           f"2 workers x 2 threads, 8 connections, {args.rounds} rounds of {args.seconds} s per request kind, "
+           f"2 workers, 8 connections, {args.rounds} rounds of {args.seconds} s per request kind, "
            f"medians per column (the last row subtracts them). Stages are thread CPU time measured inside the "
            f"workers; 'outside the app' is the server's CPU per request from /proc minus the time in the Flask "
            f"app (for /healthz its one-line view is in the Flask column). In a server whose view calls the model twice per request, the first call took {first:.0f} µs "

@@ -19,6 +19,7 @@ SHARED = Path(os.environ.get("TOPICS_SHARED", ROOT.parent / "shared"))
 CORPORA = SHARED / "corpora"
 WORK = ROOT / "bench" / ".work"
 BENCHMARKS = ROOT / "BENCHMARKS.md"
+RELIABILITY = ROOT / "RELIABILITY.md"
 
 CORPUS_FILES = {
     "20newsgroups": CORPORA / "20newsgroups" / "20newsgroups.jsonl.gz",
@@ -133,8 +134,8 @@ def machine() -> str:
             f"numpy {numpy.__version__}")
 
 
-def record(title: str, command: str, table: str, notes: str = "") -> None:
-    """Print a result table and put it, with machine, versions and date, into BENCHMARKS.md.
+def record(title: str, command: str, table: str, notes: str = "", target: Path = BENCHMARKS) -> None:
+    """Print a result table and put it, with machine, versions and date, into BENCHMARKS.md (or ``target``).
 
     A section is keyed by its title: a rerun replaces the section it wrote
     last time (history stays in git), a new title is added at the end.
@@ -144,10 +145,10 @@ def record(title: str, command: str, table: str, notes: str = "") -> None:
     if notes:
         block += f"\n{notes.strip()}\n"
     print(block)
-    text = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.exists() else (
+    text = target.read_text(encoding="utf-8") if target.exists() else (
         "# Benchmarks\n\nEvery section below is written by the command named in it; re-run the command to "
         "measure again (the section is replaced).\n")
-    BENCHMARKS.write_text(replace_section(text, title, block), encoding="utf-8")
+    target.write_text(replace_section(text, title, block), encoding="utf-8")
 
 
 def replace_section(text: str, title: str, block: str) -> str:

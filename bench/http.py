@@ -2,14 +2,15 @@
 
     python -m bench.http [--seconds 5] [--rounds 7]
 
-Runs the default model with the project's gunicorn.conf.py (2 workers x 2
-threads unless TOPICS_WORKERS/TOPICS_THREADS say otherwise) on 127.0.0.1 and
+Runs the default model with the project's gunicorn.conf.py (2 workers unless
+TOPICS_WORKERS says otherwise) on 127.0.0.1 and
 drives it with wrk: single-article classify at 1, 8 and 64 connections, the
 batch endpoint (100 articles per request) at 8, and /healthz at 8 as the
 framework's ceiling, in interleaved rounds, with the server's CPU time per
 request read from /proc. It then compares the service's worker class with
-plain gthread (how new connections are shared between workers), tries six
-worker x thread shapes, and starts 1 and 4 workers with and without
+gunicorn's threaded worker (and, with ``--baseline DIR``, another checkout of
+the project: an earlier release, started from its own folder), tries 1 to 4
+workers, and starts 1 and 4 workers with and without
 preload_app and reads each process's memory (RSS, PSS, private) from
 /proc/<pid>/smaps_rollup. wrk shares the machine's cores with the server.
 """
@@ -41,13 +42,14 @@ wrk.body = io.open("{body}"):read("*a")
 """
 
 
-def start(models: Path, workers: int, threads: int, preload: bool, *options: str) -> tuple[subprocess.Popen, str]:
+def start(models: Path, workers: int, preload: bool, *options: str, root: Path = ROOT) -> tuple[subprocess.Popen, str]:
+    """Start gunicorn with ``root``'s gunicorn.conf.py (another checkout of the project, for a baseline)."""
     port = free_port()
     env = {**os.environ, "TOPICS_MODEL_DIR": str(models), "TOPICS_BIND": f"127.0.0.1:{port}",
-           "TOPICS_WORKERS": str(workers), "TOPICS_THREADS": str(threads), "TOPICS_PRELOAD": str(preload).lower(),
-           "TOPICS_LOG_LEVEL": "warning"}
+           "TOPICS_WORKERS": str(workers), "TOPICS_PRELOAD": str(preload).lower(), "TOPICS_LOG_LEVEL": "warning",
+           "PYTHONPATH": str(root)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", *options], cwd=ROOT, env=env,
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", *options], cwd=root, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -140,6 +142,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.http", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--baseline", help="another checkout of the project (e.g. a git worktree of the last "
+                                           "release) to run beside this one in the worker comparison")
     args = parser.parse_args(argv)
     models = default_model()
     tmp = Path(tempfile.mkdtemp(prefix="topics-http-"))
@@ -149,8 +153,8 @@ def main(argv=None) -> int:
     batch = tmp / "batch.json"
     batch.write_text(json.dumps({"articles": [{"title": r["title"], "text": r["text"][:1000]} for r in bbc[:100]]}))
 
-    workers, threads = int(os.environ.get("TOPICS_WORKERS", 2)), int(os.environ.get("TOPICS_THREADS", 2))
-    process, url = start(models, workers, threads, preload=True)
+    workers = int(os.environ.get("TOPICS_WORKERS", 2))
+    process, url = start(models, workers, preload=True)
     try:
         rows = [f"| load | connections | requests/s (median of {args.rounds}) | articles/s | p50 | p99 | "
                 "server CPU per request | server cores busy (fewest) | non-2xx |",
@@ -183,7 +187,7 @@ def main(argv=None) -> int:
     ratios = [c["rate"] / h["rate"] for c, h in zip(runs[("classify, 1 KB article", 8)], runs[("/healthz (ceiling)", 8)])]
     cpu_ratio = (statistics.median(run["cpu_us"] for run in runs[("/healthz (ceiling)", 8)])
                  / statistics.median(run["cpu_us"] for run in runs[("classify, 1 KB article", 8)]))
-    record(f"HTTP under gunicorn ({workers} workers x {threads} threads, wrk on loopback)", "python -m bench.http",
+    record(f"HTTP under gunicorn ({workers} workers, wrk on loopback)", "python -m bench.http",
            "\n".join(rows), f"Single-article classify at 8 connections reaches {statistics.median(ratios):.0%} of the "
            f"same server's /healthz rate (median of {len(ratios)} rounds' ratios: "
            f"{', '.join(f'{r:.0%}' for r in ratios)}). By server CPU per request, /healthz costs "
@@ -192,53 +196,60 @@ def main(argv=None) -> int:
            "over the run's length (2 would be both cores; the fewest of the rounds shows whether one run left "
            "a worker idle).")
 
-    # The same load against the service's worker class and plain gthread (gunicorn's command line
-    # overrides gunicorn.conf.py), the two servers taking turns; every run opens 8 new connections.
-    kinds = (("service.workers.BalancedThreadWorker", ()), ("gthread (gunicorn's own)", ("-k", "gthread")))
-    servers = [start(models, workers, threads, True, *options) for _, options in kinds]
-    shared: dict = {name: [] for name, _ in kinds}
+    # The same load against the service's worker, gunicorn's own threaded worker and, with --baseline,
+    # another checkout of the project (its own gunicorn.conf.py and code), the servers taking turns.
+    kinds = [("service.workers.TopicsWorker (gevent, deadlines)", (), ROOT),
+             ("gthread (gunicorn's own, 2 threads)", ("-k", "gthread", "--threads", "2"), ROOT)]
+    if args.baseline:
+        kinds.append((f"baseline: {args.baseline}", (), Path(args.baseline).resolve()))
+    servers = [start(models, workers, True, *options, root=root) for _, options, root in kinds]
+    shared: dict = {name: {"classify": [], "healthz": []} for name, _, _ in kinds}
     pairs = list(zip(kinds, servers))
     try:
         for round_ in range(args.rounds):
-            for (name, _), (process, url) in pairs if round_ % 2 == 0 else pairs[::-1]:  # who goes first alternates
+            for (name, _, _), (process, url) in pairs if round_ % 2 == 0 else pairs[::-1]:  # who goes first alternates
                 wrk(url + "/v1/classify", 8, 1, single)  # warm up
-                shared[name].append(measured(url + "/v1/classify", process.pid, 8, args.seconds, single))
+                shared[name]["classify"].append(measured(url + "/v1/classify", process.pid, 8, args.seconds, single))
+                shared[name]["healthz"].append(measured(url + "/healthz", process.pid, 8, args.seconds, None))
     finally:
         for process, _ in servers:
             stop(process)
-    balance = [f"| worker class | requests/s, median of {args.rounds} | slowest run | server cores busy: median "
-               "(fewest) |", "| --- | ---: | ---: | ---: |"]
+    balance = [f"| server | classify requests/s, median of {args.rounds} | slowest run | /healthz requests/s | "
+               "classify / healthz | server cores busy: median (fewest) |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for name, group in shared.items():
-        rates, cores = [run["rate"] for run in group], [run["cores"] for run in group]
-        balance.append(f"| {name} | {statistics.median(rates):,.0f} | {min(rates):,.0f} | "
-                       f"{statistics.median(cores):.2f} ({min(cores):.2f}) |")
-    record("Sharing connections between workers", "python -m bench.http", "\n".join(balance),
-           f"Single 1 KB articles at 8 connections, {workers} workers x {threads} threads, {args.rounds} runs each. "
-           "A run whose connections all land on one worker keeps about one core busy.")
+        rates, cores = [run["rate"] for run in group["classify"]], [run["cores"] for run in group["classify"]]
+        health = [run["rate"] for run in group["healthz"]]
+        ratio = statistics.median(c / h for c, h in zip(rates, health))
+        balance.append(f"| {name} | {statistics.median(rates):,.0f} | {min(rates):,.0f} | {statistics.median(health):,.0f} "
+                       f"| {ratio:.0%} | {statistics.median(cores):.2f} ({min(cores):.2f}) |")
+    record("Worker classes", "python -m bench.http" + (f" --baseline {args.baseline}" if args.baseline else ""),
+           "\n".join(balance),
+           f"Single 1 KB articles and /healthz at 8 connections, {workers} workers, {args.rounds} rounds, the servers "
+           "taking turns. A run whose connections all land on one worker keeps about one core busy.")
 
-    matrix = [f"| workers x threads | classify requests/s at 8 connections (median of {min(args.rounds, 3)}) | p99 |",
+    matrix = [f"| workers | classify requests/s at 8 connections (median of {min(args.rounds, 3)}) | p99 |",
               "| --- | ---: | ---: |"]
-    shapes = ((1, 1), (2, 1), (2, 2), (2, 4), (4, 1), (4, 2))
+    shapes = (1, 2, 3, 4)
     rates: dict = {shape: [] for shape in shapes}
     for _ in range(min(args.rounds, 3)):
-        for n, t in shapes:
-            process, url = start(models, n, t, preload=True)
+        for n in shapes:
+            process, url = start(models, n, preload=True)
             try:
                 wrk(url + "/v1/classify", 8, 1, single)
-                rates[(n, t)].append(wrk(url + "/v1/classify", 8, args.seconds, single))
+                rates[n].append(wrk(url + "/v1/classify", 8, args.seconds, single))
             finally:
                 stop(process)
-    for n, t in shapes:
-        r = sorted(rates[(n, t)], key=lambda run: run["rate"])[len(rates[(n, t)]) // 2]
-        matrix.append(f"| {n} x {t} | {r['rate']:,.0f} | {r['p99']:.2f} ms |")
-    record("Choosing gunicorn's worker and thread counts", "python -m bench.http", "\n".join(matrix),
+    for n in shapes:
+        r = sorted(rates[n], key=lambda run: run["rate"])[len(rates[n]) // 2]
+        matrix.append(f"| {n} | {r['rate']:,.0f} | {r['p99']:.2f} ms |")
+    record("Choosing gunicorn's worker count", "python -m bench.http", "\n".join(matrix),
            "Single 1 KB articles at 8 connections, the same server otherwise (preload_app on).")
 
     mem_rows = ["| preload_app | workers | master RSS | worker RSS (each) | worker PSS (each) | worker private (each) |",
                 "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for preload in (True, False):
         for n in (1, 4):
-            process, url = start(models, n, 1, preload)
+            process, url = start(models, n, preload)
             try:
                 wrk(url + "/v1/classify", 4, 3, single)  # touch the model in every worker
                 rows_ = memory(process.pid)

@@ -22,7 +22,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.common import WORK, machine, read_records, replace_section, require_corpora
+from bench.common import RELIABILITY, WORK, machine, read_records, replace_section, require_corpora
 from bench.http import start, stop
 from bench.loadgen import JSON, Load, http, rss_mib, worker_pids
 from runtime import bundle
@@ -30,7 +30,6 @@ from training.options import TrainOptions
 from training.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
-RELIABILITY = ROOT / "RELIABILITY.md"
 
 
 def _latency(load: Load) -> str:

@@ -7,6 +7,7 @@ import uuid
 from typing import Any, Mapping
 
 from flask import Flask, current_app, g, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service import admin, api, auth, config, errors, feedback, health, logs, metrics, openapi, web
 from service.jsonio import OrjsonProvider
@@ -58,6 +59,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(web.bp)
     if auth.has_admin_key(app):
         app.register_blueprint(admin.bp)
+    hops = app.config["TOPICS_PROXY_HOPS"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     return app
 
 

@@ -35,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     "TOPICS_FEEDBACK_DIR": "",
     # Largest feedback file, in bytes; further feedback is refused with 507.
     "TOPICS_FEEDBACK_MAX_BYTES": 50_000_000,
+    # Proxies in front whose X-Forwarded-For / -Proto are trusted (0: none; the compose and Kubernetes
+    # deployments put one nginx in front and set 1). The client's address then reaches the request log.
+    "TOPICS_PROXY_HOPS": 0,
 }
 
 

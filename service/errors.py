@@ -39,6 +39,10 @@ class Forbidden(APIError):
     status, slug, title = 403, "forbidden", "API key lacks the required scope"
 
 
+class RequestTimeout(APIError):
+    status, slug, title = 408, "request-timeout", "Request body too slow"
+
+
 class PayloadTooLarge(APIError):
     status, slug, title = 413, "payload-too-large", "Request body too large"
 

@@ -15,7 +15,7 @@ from flask import g, request
 from werkzeug.exceptions import ClientDisconnected
 
 from runtime.articles import json_type
-from service.errors import InvalidField, MalformedJSON, PayloadTooLarge, UnsupportedMediaType
+from service.errors import InvalidField, MalformedJSON, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 
 OPTION_FIELDS = {"top_k", "threshold", "explain"}
 TRUE_WORDS, FALSE_WORDS = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
@@ -49,6 +49,13 @@ def request_body() -> bytes:
 
 
 def _read_body(environ: dict, length: int | None, limit: int | None) -> bytes:
+    try:
+        return _read_input(environ, length, limit)
+    except TimeoutError as exc:  # the server's body deadline (service/workers.py)
+        raise RequestTimeout(f"{exc}; send the whole body promptly, or put a buffering proxy in front.") from None
+
+
+def _read_input(environ: dict, length: int | None, limit: int | None) -> bytes:
     stream = environ["wsgi.input"]
     if length is not None:
         body = stream.read(length) if length else b""

@@ -131,11 +131,11 @@ def start_server(tmp_path):
 
     started = []
 
-    def start(model_dir: Path, workers: int = 2, threads: int = 2, **env) -> Server:
+    def start(model_dir: Path, workers: int = 2, **env) -> Server:
         port = free_port()
         log_path = tmp_path / f"gunicorn-{port}.log"
         environ = {**os.environ, "TOPICS_MODEL_DIR": str(model_dir), "TOPICS_BIND": f"127.0.0.1:{port}",
-                   "TOPICS_WORKERS": str(workers), "TOPICS_THREADS": str(threads),
+                   "TOPICS_WORKERS": str(workers),
                    "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"metrics-{port}"),
                    "TOPICS_GRACEFUL_TIMEOUT": "5", **env}
         log = open(log_path, "wb")

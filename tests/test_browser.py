@@ -45,7 +45,7 @@ def page(browser, request):
 
 @pytest.fixture
 def server(start_server, seed_models):
-    return start_server(seed_models, workers=1, threads=2)
+    return start_server(seed_models, workers=1)
 
 
 def test_paste_submit_and_see_topics(page, server):

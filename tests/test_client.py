@@ -17,7 +17,7 @@ from tests.conftest import ROOT
 
 @pytest.fixture
 def server(start_server, models_dir):
-    return start_server(models_dir, workers=2, threads=2)
+    return start_server(models_dir, workers=2)
 
 
 def test_classify_prints_a_table(server, tmp_path, capsys):

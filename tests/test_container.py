@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -60,9 +62,9 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    image, trainer = "news-topics:test", "news-topics-trainer:test"
+    image, trainer, front = "news-topics:test", "news-topics-trainer:test", "news-topics-front:test"
     base = os.environ.get("BASE_IMAGE", "python:3.11-slim")
-    for tag, target in ((image, "serve"), (trainer, "train")):
+    for tag, target in ((image, "serve"), (trainer, "train"), (front, "front")):
         build = subprocess.run(["docker", "build", "--target", target, "-t", tag, "--build-arg", f"BASE_IMAGE={base}",
                                 "."], cwd=ROOT, capture_output=True, text=True, timeout=900)
         assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
@@ -72,17 +74,18 @@ def stack(tmp_path_factory):
     (data / "out").mkdir()
     (data / "out").chmod(0o777)  # the image's user (uid 10001) writes batch results here
     port = free_port()
-    env = {**os.environ, "TOPICS_IMAGE": image, "TOPICS_TRAINER_IMAGE": trainer, "TOPICS_PUBLISH": f"127.0.0.1:{port}", "TOPICS_DATA_DIR": str(data),
+    env = {**os.environ, "TOPICS_IMAGE": image, "TOPICS_TRAINER_IMAGE": trainer, "TOPICS_FRONT_IMAGE": front, "TOPICS_PUBLISH": f"127.0.0.1:{port}", "TOPICS_DATA_DIR": str(data),
            "TOPICS_BATCH_OUT": str(data / "out"),
            "COMPOSE_PROJECT_NAME": f"topicstest{os.getpid()}"}
     stack = Stack(env, port)
     try:
-        stack.compose("up", "-d", "--wait", "api")
+        stack.compose("up", "-d", "--wait", "front")  # and the api it depends on
         yield stack
     finally:
-        logs = stack.compose("logs", "--no-color", "api", check=False)
         (ROOT / "test-artifacts").mkdir(exist_ok=True)
-        (ROOT / "test-artifacts" / "container-api.log").write_text(logs.stdout + logs.stderr)
+        for service in ("api", "front"):
+            logs = stack.compose("logs", "--no-color", service, check=False)
+            (ROOT / "test-artifacts" / f"container-{service}.log").write_text(logs.stdout + logs.stderr)
         stack.compose("down", "-v", "--remove-orphans", check=False)
 
 
@@ -142,3 +145,46 @@ def test_batch_service_labels_an_archive_like_the_api(stack):
                                "application/json")
         assert line["model"]["version"] == version  # the bundle the api serves (both read /models/current)
         assert {k: v for k, v in line.items() if k != "line"} == answer
+
+
+def test_the_front_is_the_public_port_and_passes_the_request_id_and_the_client_on(stack):
+    req = urllib.request.Request(stack.url + "/v1/classify", data=b'{"text": "storm floods the coast"}',
+                                 headers={"Content-Type": "application/json", "X-Request-ID": "front-test-42"})
+    with urllib.request.urlopen(req, timeout=10) as response:
+        assert response.headers["X-Request-ID"] == "front-test-42" and json.loads(response.read())["topics"]
+    front_ip = subprocess.run(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                               stack.compose("ps", "-q", "front").stdout.strip()],
+                              capture_output=True, text=True).stdout.strip()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        lines = [json.loads(line.split("|", 1)[-1]) for line in stack.compose("logs", "--no-color", "api").stdout
+                 .splitlines() if "front-test-42" in line]
+        if lines:
+            break
+        time.sleep(0.2)
+    assert lines and lines[-1]["remote_addr"] and lines[-1]["remote_addr"] != front_ip  # the client, not nginx
+
+
+def test_an_early_error_through_the_front_reaches_a_client_that_sends_20_mb_first(stack):
+    body = b'{"text": "' + b"x" * (20 * 1024 * 1024) + b'"}'
+    req = urllib.request.Request(stack.url + "/v1/classify", data=body, headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(req, timeout=60)
+    assert refused.value.code == 413
+    assert json.loads(refused.value.read())["type"] == "/problems/payload-too-large"
+
+
+def test_stalled_clients_at_the_front_do_not_stop_the_others(stack):
+    host, port = "127.0.0.1", int(stack.url.rsplit(":", 1)[1])
+    stalled = [socket.create_connection((host, port), timeout=5) for _ in range(64)]
+    try:
+        for sock in stalled:
+            sock.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 100000\r\n\r\n{\"text\": \"")
+        for _ in range(5):
+            with urllib.request.urlopen(stack.url + "/healthz", timeout=2) as response:
+                assert response.status == 200
+            assert stack.request("/v1/classify", b'{"text": "shares rally"}')["model"]["version"]
+    finally:
+        for sock in stalled:
+            sock.close()

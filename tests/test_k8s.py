@@ -46,7 +46,10 @@ def test_kustomization_lists_every_file():
 def test_deployment_probes_and_confinement():
     (deployment,) = _kind("Deployment")
     spec = deployment["spec"]["template"]["spec"]
-    (api,) = spec["containers"]
+    front, api = spec["containers"]
+    assert (front["name"], front["image"], api["name"], api["image"]) == ("front", "news-topics-front", "api",
+                                                                          "news-topics")
+    assert front["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert spec["securityContext"]["runAsNonRoot"] is True
@@ -55,6 +58,21 @@ def test_deployment_probes_and_confinement():
     assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     mounts = {m["mountPath"] for m in api["volumeMounts"]}
     assert {"/models", "/tmp"} <= mounts
+    assert {m["mountPath"] for m in front["volumeMounts"]} == {"/tmp"}  # nginx buffers large bodies there
+
+
+def test_the_service_reaches_the_pod_through_its_front():
+    (deployment,) = _kind("Deployment")
+    spec = deployment["spec"]["template"]["spec"]
+    front = spec["containers"][0]
+    (service,) = _kind("Service")
+    (port,) = service["spec"]["ports"]
+    assert port["targetPort"] in {p["name"] for p in front["ports"]} | {p["containerPort"] for p in front["ports"]}
+    assert {p["containerPort"] for p in front["ports"]} == {8080}
+    # nginx.conf proxies to api:8000, the compose service's name; in the pod that name is the pod itself.
+    assert spec["hostAliases"] == [{"ip": "127.0.0.1", "hostnames": ["api"]}]
+    (config,) = _kind("ConfigMap")
+    assert config["data"]["TOPICS_PROXY_HOPS"] == "1"
 
 
 def test_selectors_and_references_match():
@@ -79,5 +97,6 @@ def test_selectors_and_references_match():
 def test_retraining_job_writes_the_shared_models_volume():
     (job,) = _kind("Job")
     (trainer,) = job["spec"]["template"]["spec"]["containers"]
+    assert trainer["image"] == "news-topics-trainer"  # the serving image holds no training code
     assert trainer["command"][:3] == ["python3", "-m", "training"] and "/models" in trainer["command"]
     assert any(m["mountPath"] == "/models" and not m.get("readOnly") for m in trainer["volumeMounts"])

@@ -7,6 +7,8 @@ import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from service import logs
 from tests.conftest import http
 
@@ -45,7 +47,7 @@ def test_metrics_count_requests_articles_and_topics(client):
 
 
 def test_metrics_across_two_gunicorn_workers(start_server, models_dir):
-    server = start_server(models_dir, workers=2, threads=1)
+    server = start_server(models_dir, workers=2)
 
     def classify(i: int) -> int:
         return http("POST", server.url + "/v1/classify", json.dumps({"text": f"goal {i}"}).encode(),
@@ -86,3 +88,15 @@ def test_article_text_logged_only_when_asked(app, client, caplog):
     with caplog.at_level(logging.INFO, logger="service.request"):
         client.post("/v1/classify", json={"text": "secret scoop"})
     assert "secret scoop" in json.loads(logs.formatter().format(caplog.records[-1]))["body"]
+
+
+@pytest.mark.parametrize("hops, logged", [(0, "127.0.0.1"), (1, "203.0.113.9")])
+def test_the_client_address_behind_a_trusted_proxy_reaches_the_log(models_dir, caplog, hops, logged):
+    from service import create_app
+
+    app = create_app({"TESTING": True, "TOPICS_MODEL_DIR": str(models_dir), "TOPICS_PROXY_HOPS": hops})
+    with caplog.at_level(logging.INFO, logger="service.request"):
+        app.test_client().get("/healthz", headers={"X-Forwarded-For": "203.0.113.9"},
+                              environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    (record,) = [r for r in caplog.records if r.name == "service.request"]
+    assert json.loads(logs.formatter().format(record))["remote_addr"] == logged

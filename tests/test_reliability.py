@@ -16,7 +16,7 @@ from runtime import bundle
 from runtime.model import TopicModel
 
 def test_sigkill_of_a_worker_under_load(start_server, models_dir):
-    server = start_server(models_dir, workers=2, threads=2)
+    server = start_server(models_dir, workers=2)
     with Load(server.url, threads=4) as load:
         time.sleep(1.0)
         victim = worker_pids(server.process.pid)[0]
@@ -34,7 +34,7 @@ def test_sigkill_of_a_worker_under_load(start_server, models_dir):
 
 
 def test_sigterm_lets_requests_in_flight_finish(start_server, models_dir):
-    server = start_server(models_dir, workers=1, threads=2, TOPICS_MAX_BATCH_BYTES="60000000",
+    server = start_server(models_dir, workers=1, TOPICS_MAX_BATCH_BYTES="60000000",
                           TOPICS_MAX_BATCH_ARTICLES="5000", TOPICS_GRACEFUL_TIMEOUT="30")
     article = {"text": "goal striker penalty keeper " * 400}
     body = json.dumps({"articles": [article] * 3000}).encode()
@@ -56,7 +56,7 @@ def test_sigterm_lets_requests_in_flight_finish(start_server, models_dir):
 
 
 def test_hot_reload_under_load_never_fails_or_mixes_versions(start_server, models_dir, toy_corpus):
-    server = start_server(models_dir, workers=2, threads=2, TOPICS_RELOAD_INTERVAL="0.2")
+    server = start_server(models_dir, workers=2, TOPICS_RELOAD_INTERVAL="0.2")
     published = {bundle.current_version(models_dir)}
     body = {"articles": [{"text": "goal striker"}, {"text": "shares bonds"}, {"text": "storm rain"}] * 20}
     with Load(server.url, threads=3, body=body, path="/v1/classify/batch") as load:
@@ -77,7 +77,7 @@ def test_hot_reload_under_load_never_fails_or_mixes_versions(start_server, model
 def test_corrupt_bundle_under_load_keeps_the_old_model(start_server, models_dir):
     import shutil
 
-    server = start_server(models_dir, workers=2, threads=2, TOPICS_RELOAD_INTERVAL="0.2")
+    server = start_server(models_dir, workers=2, TOPICS_RELOAD_INTERVAL="0.2")
     good = bundle.current_version(models_dir)
     bad = models_dir / (good[:-8] + "badbad00")
     shutil.copytree(models_dir / good, bad)
