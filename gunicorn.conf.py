@@ -10,6 +10,7 @@ a thread; the model is loaded once in the master before forking
 (preload_app), so an extra worker costs a few MiB instead of a full copy.
 """
 
+import gc
 import glob
 import multiprocessing
 import os
@@ -60,6 +61,14 @@ worker_tmp_dir = os.environ.get("TOPICS_WORKER_TMP_DIR") or None
 # Service logs (JSON lines on stdout) are set up before the app is preloaded,
 # so the model-loading lines of the master are formatted too.
 logs.configure(loglevel.upper())
+
+
+def pre_fork(server, worker):
+    # Move everything the master made (the preloaded model above all) out of the garbage collector's
+    # reach: a worker's collections would otherwise write to every object's header and copy the pages
+    # they share with the master (gevent's worker collects at start; 55 MiB private per worker without
+    # this, 15 MiB with it, BENCHMARKS.md "Memory per gunicorn worker").
+    gc.freeze()
 
 
 def child_exit(server, worker):

@@ -1,13 +1,21 @@
 /* Single-article scoring for runtime/scorer_c.py: tokenize, count, look up and score in one pass.
  *
- * For ASCII text only (the caller checks): lowercase, find the runs of two or more [a-z0-9_] (what
- * scikit-learn's default token pattern finds in ASCII text), look each run up in a table of the
- * vocabulary, count the distinct terms found, and return for every label
+ * For UTF-8 text: lowercase each character as Python's str.lower() does, find the runs of two or more
+ * word characters (what scikit-learn's default token pattern, (?u)\b\w\w+\b, finds after lowercasing),
+ * look each run up in a table of the vocabulary, count the distinct terms found, and return for every
+ * label
  *
  *     sum over terms of tf(count) * weight[term][label] / norm,   norm = sqrt(sum of (tf * idf[term])^2)
  *
  * with tf = 1 + log(count) (sublinear) or count, weight = idf x coefficient (runtime/scorer.py's
  * rows). Terms outside the vocabulary add nothing to either sum, as in the Python path.
+ *
+ * Which characters are word characters, and what each lowercases to, comes from Python itself: the caller
+ * builds the character table once (charmap_set) from str.isalnum() and str.lower(), for every code point
+ * below 0x40000 (above it nothing is a word character or has a case, which tests/test_scorer_c.py checks).
+ * The few characters whose lowercase Python does not give one character for one character (U+0130, which
+ * becomes two, and capital sigma, whose lowercase depends on its neighbours) are marked: an article that
+ * holds one returns -2 and the caller scores it in Python, counting it.
  *
  * Plain C with libc and libm, loaded with ctypes: no Python headers. The vocabulary table is built once
  * and only read afterwards, so threads and forked workers share it. Every buffer is sized from the input
@@ -94,46 +102,125 @@ static int64_t column_of(const vocabulary_t *v, const unsigned char *token, int6
     return -1;
 }
 
-static int is_word(unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+/* The character table (charmap_set): for each code point below CHARMAP_SIZE, its flags and what it
+ * lowercases to. Set once, before any scoring, and only read afterwards. */
+#define CHARMAP_SIZE 0x40000
+#define CHAR_WORD 1     /* its lowercase is a word character (\w: alphanumeric or '_') */
+#define CHAR_FALLBACK 2 /* Python lowercases it other than one character for one, or by context */
+static const uint8_t *char_flags;
+static const int32_t *char_lower;
+
+void charmap_set(const uint8_t *flags, const int32_t *lower) {
+    char_flags = flags;
+    char_lower = lower;
+}
+
+/* Decode one character of valid UTF-8 (the caller encoded the text with Python's strict codec). */
+static int32_t decode(const unsigned char *s, int64_t n, int64_t *i) {
+    unsigned char c = s[*i];
+    int32_t cp;
+    int extra;
+    if (c < 0x80) {
+        (*i)++;
+        return c;
+    } else if (c < 0xE0) {
+        cp = c & 0x1F;
+        extra = 1;
+    } else if (c < 0xF0) {
+        cp = c & 0x0F;
+        extra = 2;
+    } else {
+        cp = c & 0x07;
+        extra = 3;
+    }
+    (*i)++;
+    for (; extra > 0 && *i < n; extra--, (*i)++) cp = (cp << 6) | (s[*i] & 0x3F);
+    return cp;
+}
+
+static int64_t encode(int32_t cp, unsigned char *out) {
+    if (cp < 0x80) {
+        out[0] = (unsigned char)cp;
+        return 1;
+    } else if (cp < 0x800) {
+        out[0] = (unsigned char)(0xC0 | (cp >> 6));
+        out[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 2;
+    } else if (cp < 0x10000) {
+        out[0] = (unsigned char)(0xE0 | (cp >> 12));
+        out[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (unsigned char)(0xF0 | (cp >> 18));
+    out[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 4;
 }
 
 /* Writes the labels' normalized sums to out; returns the number of distinct vocabulary terms found,
- * or -1 when memory runs out. */
+ * -1 when memory runs out, -2 when the text holds a character Python lowercases by context or into
+ * several (the caller scores that article in Python), -3 when no character table was set. */
 int64_t vocabulary_score(const void *handle, const unsigned char *text, int64_t n, double *out) {
     const vocabulary_t *v = handle;
-    /* At most n / 3 + 1 tokens of two or more characters fit in n bytes, and no more distinct terms
-     * than the vocabulary has: the count table holds at least twice the smaller number. */
-    uint64_t most = (uint64_t)(n / 3 + 1) < (uint64_t)v->size ? (uint64_t)(n / 3 + 1) : (uint64_t)v->size;
+    if (char_flags == NULL || char_lower == NULL) return -3;
+    /* At most n / 2 + 1 tokens of two or more characters fit in n bytes, and no more distinct terms
+     * than the vocabulary has: the count table holds at least twice the smaller number. A lowercased
+     * token takes at most twice its bytes (a two-byte character can lowercase to a three-byte one). */
+    uint64_t most = (uint64_t)(n / 2 + 1) < (uint64_t)v->size ? (uint64_t)(n / 2 + 1) : (uint64_t)v->size;
     uint64_t capacity = 16;
     while (capacity < most * 2) capacity <<= 1;
-    unsigned char *lower = malloc((size_t)n + 1);
+    unsigned char *token = malloc((size_t)n * 2 + 4);
     int64_t *keys = malloc(capacity * sizeof(int64_t));
     int64_t *counts = calloc(capacity, sizeof(int64_t));
-    if (lower == NULL || keys == NULL || counts == NULL) {
-        free(lower);
+    if (token == NULL || keys == NULL || counts == NULL) {
+        free(token);
         free(keys);
         free(counts);
         return -1;
     }
-    for (int64_t i = 0; i < n; i++) lower[i] = (text[i] >= 'A' && text[i] <= 'Z') ? text[i] + 32 : text[i];
     for (uint64_t j = 0; j < capacity; j++) keys[j] = -1;
 
-    int64_t distinct = 0;
-    for (int64_t i = 0; i < n;) {
-        while (i < n && !is_word(lower[i])) i++;
-        int64_t start = i;
-        while (i < n && is_word(lower[i])) i++;
-        if (i - start < 2) continue;
-        int64_t column = column_of(v, lower + start, i - start);
-        if (column < 0) continue;
-        uint64_t j = (((uint64_t)column * 0x9E3779B97F4A7C15ULL) >> 17) & (capacity - 1);
-        while (keys[j] != -1 && keys[j] != column) j = (j + 1) & (capacity - 1);
-        if (keys[j] == -1) {
-            keys[j] = column;
-            distinct++;
+    int64_t distinct = 0, length = 0, chars = 0;
+    for (int64_t i = 0; i <= n;) {
+        int word = 0;
+        int32_t cp = 0;
+        if (i < n) {
+            cp = decode(text, n, &i);
+            uint8_t flags = cp < CHARMAP_SIZE ? char_flags[cp] : 0;
+            if (flags & CHAR_FALLBACK) {
+                distinct = -2;
+                break;
+            }
+            word = flags & CHAR_WORD;
+        } else {
+            i++; /* past the end: close the last token */
         }
-        counts[j]++;
+        if (word) {
+            length += encode(cp < CHARMAP_SIZE ? char_lower[cp] : cp, token + length);
+            chars++;
+            continue;
+        }
+        if (chars >= 2) {
+            int64_t column = column_of(v, token, length);
+            if (column >= 0) {
+                uint64_t j = (((uint64_t)column * 0x9E3779B97F4A7C15ULL) >> 17) & (capacity - 1);
+                while (keys[j] != -1 && keys[j] != column) j = (j + 1) & (capacity - 1);
+                if (keys[j] == -1) {
+                    keys[j] = column;
+                    distinct++;
+                }
+                counts[j]++;
+            }
+        }
+        length = chars = 0;
+    }
+    if (distinct < 0) {
+        free(token);
+        free(keys);
+        free(counts);
+        return distinct;
     }
 
     double norm2 = 0.0;
@@ -148,7 +235,7 @@ int64_t vocabulary_score(const void *handle, const unsigned char *text, int64_t 
     }
     double norm = norm2 > 0.0 ? sqrt(norm2) : 1.0;
     for (int64_t k = 0; k < v->labels; k++) out[k] /= norm;
-    free(lower);
+    free(token);
     free(keys);
     free(counts);
     return distinct;

@@ -33,8 +33,8 @@ Probabilities follow the classifier: a logistic sigmoid per label for
 one-vs-rest models, a softmax for multinomial ones. ``tests/test_scorer.py``
 checks the result against ``pipeline.predict_proba`` on thousands of documents.
 
-Where ``make`` could build it, :mod:`training.compiled` does the whole
-single-article path in C for ASCII text and single-word models; this module
+Where ``make`` could build it, :mod:`runtime.scorer_c` does the whole
+single-article path in C for single-word models, any UTF-8 text; this module
 stays the reference for it and the fallback everywhere else.
 
 Bundles of the streaming trainer (hashed features, an SGD learner) get
@@ -279,9 +279,12 @@ class LinearScorer(_Words):
         # A vocabulary given to the vectorizer may hold n-grams outside ngram_range: never counted.
         self._gram_tables = {n: _KeyTable(keys, columns) for n, (keys, columns) in tables.items()
                              if max(2, self._min_n) <= n <= self._max_n}
-        # One ASCII article goes through the compiled scorer where it is built and the model is one it
-        # reproduces: single words, the default pattern, lowercased (runtime/scorer_c.py).
+        # One article goes through the compiled scorer where it is built and the model is one it
+        # reproduces: single words, the default pattern, lowercased (runtime/scorer_c.py). The few
+        # it hands back (characters Python lowercases by context) are counted in `fallbacks`.
         self._compiled: scorer_c.CompiledScorer | None = None
+        self.compiled_articles = 0
+        self.fallbacks = 0
         if scorer_c.enabled() and self._split_ascii and self._lowercase and self._min_n == self._max_n == 1:
             self._compiled = scorer_c.CompiledScorer(self.vocabulary, self._weights, self._idf, self._sublinear)
 
@@ -309,15 +312,36 @@ class LinearScorer(_Words):
             # Per request in the service: compiled where it can be, else as few numpy calls as the
             # arithmetic allows.
             text = texts[0]
-            if self._compiled is not None and text.isascii():
-                scores = self._compiled.scores(text)
+            scores = self._compiled.scores(text) if self._compiled is not None else None
+            if scores is not None:
+                self.compiled_articles += 1
             else:
+                if self._compiled is not None:
+                    self.fallbacks += 1
                 columns, tf = self._counts(text)
                 scores = tf @ self._weights.take(columns, axis=0)
                 scores /= self._norm(columns, tf)
             scores += self._intercept
             return scores[None, :]
+        if self._compiled is not None:
+            return self._compiled_batch(texts)
         return np.asarray(self._batch_features(texts) @ self._weights) + self._intercept
+
+    def _compiled_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """Score a batch article by article in C; the few it hands back go through the array path together."""
+        out = np.empty((len(texts), len(self._intercept)))
+        back = []
+        for i, text in enumerate(texts):
+            scores = self._compiled.scores(text)
+            if scores is None:
+                back.append(i)
+            else:
+                out[i] = scores
+        self.compiled_articles += len(texts) - len(back)
+        if back:
+            self.fallbacks += len(back)
+            out[back] = np.asarray(self._batch_features([texts[i] for i in back]) @ self._weights)
+        return out + self._intercept
 
     def _batch_features(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """Return the normalized tf-idf rows of many articles, built with whole-batch array operations.

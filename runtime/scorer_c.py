@@ -1,13 +1,17 @@
-"""The compiled scorer: one ASCII article tokenized, counted and scored in C (``runtime/_scorer.c``).
+"""The compiled scorer: one article tokenized, counted and scored in C (``runtime/_scorer.c``).
 
 The Python fast path (``runtime/scorer.py``) spends most of a single
 article's time in per-token work: splitting, counting, dictionary lookups,
 then a dozen small numpy calls. The C library does all of it in one pass
 (about a quarter of the time; BENCHMARKS.md), for the case the service meets
-most: one ASCII article, a model of single words with the default token
-pattern and lowercasing. Non-ASCII text, batches and other models keep the
-Python path, which stays the fallback and is tested against the pipeline in
-the same way.
+most: one article of any UTF-8 text, a model of single words with the
+default token pattern and lowercasing. What a word character is and what
+each character lowercases to come from Python itself (:func:`charmap`), so
+the tokens are exactly the pipeline's; an article holding one of the few
+characters Python lowercases by context or into several, or a lone
+surrogate, is scored in Python instead, and counted (``fallbacks``).
+Batches and other models keep the Python path, which stays the fallback and
+is tested against the pipeline in the same way.
 
 The library is built by ``make`` (``cc -O2 -shared -fPIC``; libc and libm
 only, loaded with ctypes). Without a C compiler it is simply absent and
@@ -29,6 +33,36 @@ import numpy as np
 
 LIBRARY = Path(__file__).with_name("_scorer.so")
 log = logging.getLogger(__name__)
+# The character table covers the code points below this (the C file's CHARMAP_SIZE); above it no
+# character is a word character or has a case (checked by tests/test_scorer_c.py).
+CHARMAP_SIZE = 0x40000
+CHAR_WORD, CHAR_FALLBACK = 1, 2
+_CONTEXTUAL = {0x03A3}  # capital sigma: str.lower() gives a final or a medial sigma by its neighbours
+
+
+@lru_cache(maxsize=1)
+def charmap() -> tuple[np.ndarray, np.ndarray]:
+    """(flags, lowercase) for every code point below CHARMAP_SIZE, from Python's str.lower and str.isalnum.
+
+    A word character (``\\w`` in a str pattern) is one that is alphanumeric
+    or ``_``; the flag is set on characters whose lowercase is one. Characters
+    whose lowercase is not one character, or depends on context, or would need
+    more than twice the bytes, are marked for the Python path.
+    """
+    flags = np.zeros(CHARMAP_SIZE, dtype=np.uint8)
+    lower = np.arange(CHARMAP_SIZE, dtype=np.int32)
+    for cp in range(CHARMAP_SIZE):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue  # surrogates: not in any text that encodes to UTF-8
+        ch = chr(cp)
+        low = ch.lower()
+        if len(low) != 1 or cp in _CONTEXTUAL or len(low.encode()) > 2 * len(ch.encode()):
+            flags[cp] = CHAR_FALLBACK
+            continue
+        lower[cp] = ord(low)
+        if low.isalnum() or low == "_":
+            flags[cp] = CHAR_WORD
+    return flags, lower
 
 
 @lru_cache(maxsize=1)
@@ -48,6 +82,10 @@ def library() -> ctypes.CDLL | None:
     lib.vocabulary_score.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int64, ctypes.c_void_p]
     lib.vocabulary_free.restype = None
     lib.vocabulary_free.argtypes = [ctypes.c_void_p]
+    lib.charmap_set.restype = None
+    lib.charmap_set.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    flags, lower = charmap()  # kept alive by charmap()'s cache: the library reads them in place
+    lib.charmap_set(flags.ctypes.data, lower.ctypes.data)
     return lib
 
 
@@ -57,7 +95,7 @@ def enabled() -> bool:
 
 
 class CompiledScorer:
-    """The labels' normalized tf-idf sums of one ASCII article, from a vocabulary and its weight rows.
+    """The labels' normalized tf-idf sums of one article, from a vocabulary and its weight rows.
 
     ``weights`` is (columns + 1) x labels and ``idf`` has columns + 1 entries, as in LinearScorer;
     the scorer keeps both alive, since the library reads them in place.
@@ -87,10 +125,17 @@ class CompiledScorer:
         # The handle is an address in this process: another process builds its own table.
         return CompiledScorer, self._args
 
-    def scores(self, text: str) -> np.ndarray:
-        """The labels' sums (before intercepts) for ``text``, which must be ASCII."""
-        raw = text.encode("ascii")
+    def scores(self, text: str) -> np.ndarray | None:
+        """The labels' sums (before intercepts) for ``text``; None when it must be scored in Python."""
+        try:
+            raw = text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate
+            return None
         out = np.empty(self.labels)
-        if self._score(self._handle, raw, len(raw), out.ctypes.data) < 0:
-            raise MemoryError("the compiled scorer could not allocate")
-        return out
+        found = self._score(self._handle, raw, len(raw), out.ctypes.data)
+        if found >= 0:
+            return out
+        if found == -2:
+            return None
+        raise MemoryError("the compiled scorer could not allocate") if found == -1 else \
+            RuntimeError("the compiled scorer has no character table")

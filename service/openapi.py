@@ -30,6 +30,8 @@ PROBLEMS = {
     "400": _problem("Malformed JSON, duplicate keys or a body that is not UTF-8 (`/problems/malformed-json`)."),
     "401": _problem("API keys are configured and none, or an invalid one, was sent (`/problems/unauthorized`)."),
     "403": _problem("The key lacks the scope this endpoint needs (`/problems/forbidden`)."),
+    "408": _problem("The body did not arrive within the server's deadline; the connection closes "
+                    "(`/problems/request-timeout`)."),
     "413": _problem("The body is larger than this endpoint's limit (`/problems/payload-too-large`)."),
     "415": _problem("The Content-Type is not one this endpoint reads (`/problems/unsupported-media-type`)."),
     "422": _problem("A field is missing, empty, of the wrong type or out of range, or unknown "
@@ -186,13 +188,13 @@ def build_spec(admin: bool = True) -> dict:
             "Send JSON, or the article as a text/plain body. Options come from the JSON body or the query "
             "string (the body wins). An article that clears no threshold gets an empty `topics` list.",
             {"200": _json(_ref("ClassifyResult"), "The article's topics and scores.")},
-            classify_body, ("400", "401", "403", "413", "415", "422", "503"), QUERY_OPTIONS)},
+            classify_body, ("400", "401", "403", "408", "413", "415", "422", "503"), QUERY_OPTIONS)},
         "/v1/classify/batch": {"post": _op(
             "classifyBatch", "Classify many articles", "Results keep the input order; one model version answers the whole batch.",
             {"200": _json(_ref("BatchResult"), "One result per article, in order.")},
             {"required": True, "content": {"application/json": {"schema": _ref("BatchRequest"), "example": {
                 "articles": [ARTICLE_EXAMPLE, {"id": 2, "text": "Storm floods coastal towns"}], "top_k": 3}}}},
-            ("400", "401", "403", "413", "415", "422", "503"), QUERY_OPTIONS)},
+            ("400", "401", "403", "408", "413", "415", "422", "503"), QUERY_OPTIONS)},
         "/v1/labels": {"get": _op("listLabels", "List the labels", "Scope notes, tuned thresholds and training counts.",
                                   {"200": _json(_ref("Labels"), "The model's labels.")}, errors=("401", "403", "503"),
                                   tag="model")},
@@ -210,7 +212,7 @@ def build_spec(admin: bool = True) -> dict:
             {"required": True, "content": {"application/json": {"schema": _ref("FeedbackRequest"),
                                                                  "example": {**ARTICLE_EXAMPLE,
                                                                              "labels": ["trade"]}}}},
-            ("400", "401", "403", "413", "415", "422", "503"), tag="feedback")},
+            ("400", "401", "403", "408", "413", "415", "422", "503"), tag="feedback")},
         "/healthz": {"get": _op("liveness", "Liveness", "The process is up.", {"200": _json(_ref("Health"), "Alive.")},
                                 tag="operations", secured=False)},
         "/readyz": {"get": _op("readiness", "Readiness", "A model is loaded and passed its smoke prediction.",

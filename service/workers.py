@@ -114,3 +114,6 @@ class TopicsWorker(GeventWorker):
             raise
         if not body.linger():  # kept alive: the rest of this body must go before the next request
             raise StopIteration
+        # Let the other connections' greenlets run before reading this one's next request: a client that
+        # sends it at once would otherwise find it already there and keep the worker to itself.
+        gevent.sleep(0)

@@ -8,8 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from tests.conftest import train_into
+from tests.conftest import ROOT, train_into
 from tests.test_scorer import EDGE_CASES, _texts
+from training.corpus import read_corpus
 from runtime import scorer_c
 from runtime.model import TopicModel
 from training.pipeline import Hyperparameters
@@ -18,11 +19,19 @@ pytestmark = pytest.mark.skipif(scorer_c.library() is None,
                                 reason=f"the compiled scorer is not built ({scorer_c.LIBRARY.name}): run `make scorer`, "
                                        "which needs a C compiler")
 
-# ASCII text that stresses the tokenizer and the tables: nothing to find, single characters, case,
-# digits and underscores, control characters, one huge token, and a body near the service's limit.
+# Text that stresses the tokenizer and the tables: nothing to find, single characters, case, digits
+# and underscores, control characters, one huge token, a body near the service's limit, and Unicode:
+# accents, typographic quotes and dashes, other scripts and digits, letters that change length in UTF-8
+# when lowercased (Kelvin sign, U+023A), emoji and tag sequences, combining marks, a truncated-looking mix.
 HOSTILE = ["", "a", "ab", "AB", "_x_", "a-b c.d e'f g/h", "TRADE Trade trade tRaDe", "1999 2000 economy_2 __",
            "\x00\x01 trade\x7f\x1fsecurity", "\t\n\r\x0b\x0c tariffs", "tariffs" * 2000, "x " * 50_000,
-           "tariffs on steel and wine, said the minister. " * 20_000]
+           "tariffs on steel and wine, said the minister. " * 20_000,
+           "Élysée talks: Macron’s “tariff” truce — Zürich, São Paulo, Kraków", "ÉCONOMIE ÇA Ärger ØRSTED",
+           "Биржа растёт; ΤΡΑΠΕΖΑ σήμερα; 貿易 战争; تجارة النفط; व्यापार ٣٤٥ ௧௨", "\u212a\u212aelvin \u023a\u023ab",
+           "trade 🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f talks 👍🏽 é\u0301conomie",
+           "na\u00efve co\u00f6perate \u00bd \u2167 \u00b2 x\u00b2 \u2460"]
+# What Python lowercases by context or into several characters: the Python path takes these.
+FALLBACK = ["ΣΟΦΟΣ tariffs", "İstanbul trade talks", "trade \ud800 lone surrogate"]
 
 
 def _agree(model: TopicModel, texts: list[str]) -> None:
@@ -35,7 +44,7 @@ def test_default_model_is_scored_in_c_and_agrees(seed_models):
     model = TopicModel.load(seed_models / "current")
     assert model.scorer._compiled is not None
     texts = _texts() + HOSTILE
-    assert sum(text.isascii() for text in texts) >= 1500
+    assert sum(text.isascii() for text in texts) >= 1500 and sum(not text.isascii() for text in texts) >= 100
     _agree(model, texts)
 
 
@@ -46,19 +55,63 @@ def test_raw_counts_instead_of_sublinear(tmp_path, toy_corpus):
     _agree(model, EDGE_CASES + HOSTILE + ["storm rain storm rain storm forecast", "shares shares index"])
 
 
-def test_only_ascii_single_articles_go_to_c(seed_models):
+def test_single_articles_and_batches_of_any_text_go_to_c(seed_models):
     model = TopicModel.load(seed_models / "current")
+    compiled = model.scorer._compiled
+    assert compiled.scores("Élection à Paris: tariffs on steel") is not None
+    for text in FALLBACK:
+        assert compiled.scores(text) is None, text
 
     def refuse(text):
         raise AssertionError(f"sent to the compiled scorer: {text!r}")
 
-    expected = model.pipeline.predict_proba(["Élection à Paris: tariffs on steel", "tariffs", "trade talks"])
     model.scorer._compiled.scores = refuse
-    np.testing.assert_allclose(model.predict_proba(["Élection à Paris: tariffs on steel"])[0], expected[0],
-                               rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(model.predict_proba(["tariffs", "trade talks"]), expected[1:], rtol=1e-9, atol=1e-12)
-    with pytest.raises(AssertionError, match="sent to the compiled scorer"):
-        model.predict_proba(["tariffs"])
+    for texts in (["Élection à Paris"], ["tariffs", "trade talks"]):
+        with pytest.raises(AssertionError, match="sent to the compiled scorer"):
+            model.predict_proba(texts)
+
+
+def test_a_batch_mixing_compiled_and_fallback_articles_agrees(seed_models):
+    model = TopicModel.load(seed_models / "current")
+    texts = ["tariffs on steel", FALLBACK[0], "Élection à Paris", FALLBACK[1]] * 3
+    before = model.scorer.fallbacks
+    np.testing.assert_allclose(model.predict_proba(texts), model.pipeline.predict_proba(texts), rtol=1e-9, atol=1e-12)
+    assert model.scorer.fallbacks - before == 6
+
+
+def test_fallbacks_are_scored_in_python_and_counted(seed_models):
+    model = TopicModel.load(seed_models / "current")
+    before = (model.scorer.compiled_articles, model.scorer.fallbacks)
+    texts = [t for t in FALLBACK if "\ud800" not in t]  # the pipeline itself cannot take a lone surrogate
+    _agree(model, texts + ["tariffs on steel"])
+    assert (model.scorer.compiled_articles - before[0], model.scorer.fallbacks - before[1]) == (1, len(texts))
+
+
+def test_no_character_above_the_table_is_a_word_character_or_has_a_case():
+    for cp in range(scorer_c.CHARMAP_SIZE, 0x110000):
+        ch = chr(cp)
+        assert not (ch.isalnum() or ch == "_") and ch.lower() == ch, hex(cp)
+
+
+CORPORA = ROOT.parent / "shared" / "corpora"
+
+
+@pytest.mark.skipif(not CORPORA.is_dir(), reason=f"{CORPORA} is absent: the public corpora are needed")
+def test_every_public_and_seed_document_is_scored_in_c_exactly_as_the_pipeline(seed_models):
+    import gzip
+    import json
+
+    model = TopicModel.load(seed_models / "current")
+    texts = [model.compose([d.text], [d.title])[0] for d in read_corpus([ROOT / "seeds"]).documents]
+    for path in sorted(CORPORA.glob("*/*.jsonl")) + sorted(CORPORA.glob("*/*.jsonl.gz")):
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rt", encoding="utf-8") as fh:
+            texts += [model.compose([r["text"]], [r.get("title")])[0] for r in map(json.loads, fh)]
+    before = model.scorer.compiled_articles, model.scorer.fallbacks
+    got = np.vstack([model.scorer.predict_proba([text]) for text in texts])
+    compiled, fallbacks = model.scorer.compiled_articles - before[0], model.scorer.fallbacks - before[1]
+    print(f"\n{len(texts):,} documents: {compiled / len(texts):.2%} scored in C, {fallbacks} in Python")
+    np.testing.assert_allclose(got, model.pipeline.predict_proba(texts), rtol=1e-9, atol=1e-12)
+    assert compiled + fallbacks == len(texts) and fallbacks <= 0.001 * len(texts)
 
 
 def test_not_used_for_ngrams_or_when_turned_off(tmp_path, toy_corpus, seed_models, monkeypatch):
@@ -74,14 +127,14 @@ def test_a_pickled_model_builds_its_own_table(seed_models):
     fast = TopicModel.load(seed_models / "current").scorer
     copy = pickle.loads(pickle.dumps(fast))
     assert copy._compiled is not None and copy._compiled._handle != fast._compiled._handle
-    texts = [text for text in _texts()[:200] if text.isascii()]
+    texts = _texts()[:200] + HOSTILE
     for text in texts:
         np.testing.assert_array_equal(copy.predict_proba([text]), fast.predict_proba([text]))
 
 
 def test_threads_share_the_table(seed_models):
     model = TopicModel.load(seed_models / "current")
-    texts = [text for text in _texts()[:400] if text.isascii()]
+    texts = _texts()[:400] + HOSTILE[13:]
     alone = [model.predict_proba([text]) for text in texts]
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(lambda text: model.predict_proba([text]), texts * 3))

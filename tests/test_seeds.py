@@ -7,8 +7,8 @@ import json
 import pytest
 
 from tests.conftest import ROOT, SEED_ARTICLE
-from training.check_corpus import check
-from training.corpus import read_corpus
+from training.check_corpus import SHARED_WORDS, check, shared_sequences
+from training.corpus import Document, read_corpus
 
 SEEDS = ROOT / "seeds"
 TAXONOMY = json.loads((SEEDS / "labels.json").read_text())["labels"]
@@ -51,9 +51,37 @@ def test_ids_are_unique_across_files():
     assert len(ids) == len(set(ids))
 
 
-def test_check_finds_near_duplicates_and_unknown_labels(tmp_path):
-    from training.corpus import Document
+def _public_texts():
+    """Every title and text of the public corpora in ../shared/corpora (the yardstick's HuffPost included)."""
+    import gzip
 
+    for path in sorted(CORPORA.glob("*/*.jsonl")) + sorted(CORPORA.glob("*/*.jsonl.gz")):
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                record = json.loads(line)
+                yield f"{record.get('title') or ''} {record.get('text') or ''}"
+
+
+CORPORA = ROOT.parent / "shared" / "corpora"
+
+
+@pytest.mark.skipif(not CORPORA.is_dir(), reason=f"{CORPORA} is absent: the check against public text needs it")
+def test_no_seed_document_shares_eight_words_in_a_row_with_public_news():
+    shared = shared_sequences(read_corpus([SEEDS]).documents, _public_texts())
+    assert shared == {}, f"reword these documents (runs of {SHARED_WORDS} words shared): {sorted(shared.items())}"
+
+
+def test_shared_sequences_finds_a_run_of_eight_words():
+    docs = [Document(id="mine", title="", text="Ministers from both sides agreed on Tuesday to cut steel tariffs "
+                                                 "next year", labels=()),
+            Document(id="other", title="", text="Completely different words about a storm", labels=())]
+    public = ["Elsewhere, ministers from both sides agreed to cut the duties on Tuesday.",
+              "MINISTERS from both sides agreed, on Tuesday, to cut steel tariffs"]
+    assert shared_sequences(docs, public[:1]) == {}  # seven words in a row at most
+    assert shared_sequences(docs, public) == {"mine": 4}  # case and punctuation aside, 11 words: four runs of 8
+
+
+def test_check_finds_near_duplicates_and_unknown_labels(tmp_path):
     docs = [
         Document(id="a", title="Ministers meet in Lima", text="Trade ministers met in Lima on Monday to talk tariffs.",
                  labels=("trade",)),

@@ -4,9 +4,11 @@
     python -m training.check_corpus my-corpus.jsonl --taxonomy seeds/labels.json
 
 Checks: every row parses (the training readers' rules), labels belong to the
-taxonomy when one is given (``labels.json``), ids are unique, and no two
+taxonomy when one is given (``labels.json``), ids are unique, no two
 documents are exact or near duplicates (TF-IDF cosine at or above
-``--near``). Exits 1 and names the offending documents when a check fails.
+``--near``), and, with ``--against``, no document shares a run of eight words
+with another corpus (text written for this corpus must not copy others').
+Exits 1 and names the offending documents when a check fails.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -106,12 +108,65 @@ def check(docs: Sequence[Document], taxonomy: set[str] | None, near: float = NEA
     )
 
 
+SHARED_WORDS = 8
+_TOKEN = re.compile(r"\w+")
+_BASE = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _sequence_keys(text: str, vocabulary: dict[str, int], grow: bool) -> np.ndarray:
+    """64-bit keys of the text's runs of SHARED_WORDS lowercased words (only runs of words in ``vocabulary``)."""
+    tokens = _TOKEN.findall(text.lower())
+    if len(tokens) < SHARED_WORDS:
+        return np.empty(0, dtype=np.uint64)
+    if grow:
+        ids = np.array([vocabulary.setdefault(t, len(vocabulary) + 1) for t in tokens], dtype=np.uint64)
+    else:
+        ids = np.array([vocabulary.get(t, 0) for t in tokens], dtype=np.uint64)
+    windows = len(ids) - SHARED_WORDS + 1
+    keys = np.zeros(windows, dtype=np.uint64)
+    unknown = np.zeros(windows, dtype=bool)
+    with np.errstate(over="ignore"):
+        for k in range(SHARED_WORDS):  # a polynomial hash, wrapping at 2**64
+            column = ids[k:k + windows]
+            keys = keys * _BASE + column
+            unknown |= column == 0
+    return keys[~unknown]
+
+
+def shared_sequences(docs: Sequence[Document], texts: Iterable[str]) -> dict[str, int]:
+    """Map the id of each document that shares a run of SHARED_WORDS words with any of ``texts`` to how many runs.
+
+    Words are compared lowercased, punctuation ignored; a run holding a word
+    no document has cannot match, so those are skipped before hashing.
+    """
+    vocabulary: dict[str, int] = {}
+    owners: dict[int, list[str]] = {}
+    for doc in docs:
+        for key in _sequence_keys(f"{doc.title} {doc.text}", vocabulary, grow=True).tolist():
+            owners.setdefault(key, []).append(doc.id)
+    known = np.array(sorted(owners), dtype=np.uint64)
+    hits: Counter = Counter()
+    for text in texts:
+        keys = _sequence_keys(text, vocabulary, grow=False)
+        if not len(keys) or not len(known):
+            continue
+        at = np.minimum(np.searchsorted(known, keys), len(known) - 1)
+        found = keys[known[at] == keys]
+        for key in found.tolist():
+            for doc_id in owners[key]:
+                hits[doc_id] += 1
+    return dict(hits)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Check the corpus; print statistics and problems; return 1 if there are problems."""
     parser = argparse.ArgumentParser(prog="python -m training.check_corpus", description=__doc__.split("\n\n")[0])
     parser.add_argument("data", nargs="+", type=Path, help="corpus files or folders")
     parser.add_argument("--taxonomy", type=Path, help=f"a {LABELS_FILE} (default: the one in a given folder)")
     parser.add_argument("--near", type=float, default=NEAR_DUPLICATE, help="cosine that counts as near duplicate")
+    parser.add_argument("--against", type=Path, nargs="+", default=[],
+                        help=f"corpora whose sentences must not appear: a document sharing {SHARED_WORDS} words in a "
+                             "row with any of their texts is a problem")
     args = parser.parse_args(argv)
     try:
         corpus = read_corpus(args.data)
@@ -123,6 +178,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     stats = check(corpus.documents, taxonomy, args.near)
+    if args.against:
+        try:
+            reference = read_corpus(args.against).documents
+        except CorpusError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        shared = shared_sequences(corpus.documents, (f"{d.title} {d.text}" for d in reference))
+        stats.problems += [f"{doc_id}: shares {count} run(s) of {SHARED_WORDS} words with {', '.join(map(str, args.against))}"
+                           for doc_id, count in sorted(shared.items())]
     print(stats.render())
     for line in stats.problems:
         print(f"problem: {line}", file=sys.stderr)
