@@ -183,7 +183,7 @@ def main(argv=None) -> int:
         for kind in KINDS:
             for count in args.counts:
                 rows.append(scenario(args.url.rstrip("/"), kind, count, args.seconds, None))
-        record(f"Stalled clients against {args.url}", "python -m bench.slowclients --url " + args.url, "\n".join(rows),
+        record("Stalled clients against the compose deployment", "python -m bench.slowclients --url " + args.url, "\n".join(rows),
                target=RELIABILITY)
         return 0
     models = WORK / "slowclients-models"
