@@ -57,6 +57,7 @@ bench: $(STAMP) $(SCORER)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.quality
 	$(BIN)/python -m bench.crosscorpus
+	$(BIN)/python -m bench.realnews
 	$(BIN)/python -m bench.vs_fasttext
 	$(BIN)/python -m bench.speed
 	$(BIN)/python -m bench.http
@@ -65,6 +66,7 @@ bench: $(STAMP) $(SCORER)
 	$(BIN)/python -m bench.streaming
 	$(BIN)/python -m bench.batch
 	$(BIN)/python -m bench.choices
+	$(BIN)/python -m bench.slowclients
 
 soak: $(STAMP) $(SCORER)
 	$(BIN)/python -m bench.soak
