@@ -21,7 +21,10 @@ adds what the gevent worker leaves open, as nginx does for its clients:
   ``TOPICS_LINGER_TIMEOUT`` (30 s), before the connection closes or serves
   its next request. A client that writes its whole body before reading the
   answer (Python's urllib, most simple clients) then reads the error instead
-  of a connection reset.
+  of a connection reset;
+* **a turn for everyone**: after each request the worker lets its other
+  connections run before reading the next request on this one, which a
+  client may have sent already.
 
 It overrides ``timeout_ctx`` and ``handle_request`` of gunicorn's
 ``GeventWorker`` (gunicorn 27, pinned in requirements.txt);

@@ -139,3 +139,30 @@ def test_an_early_error_reaches_a_client_that_sends_its_whole_body_first(start_s
     got, body = _urllib_post(server.url + "/v1/classify", TWENTY_MB, content_type, headers)
     assert (got, body["type"]) == (status, problem), body
     assert http("GET", server.url + "/healthz")[0] == 200
+
+
+def test_a_connection_with_requests_waiting_does_not_keep_the_worker_to_itself(start_server, models_dir):
+    """One worker; connection A sends 300 requests at once (pipelined), then B sends one.
+
+    B must be answered while A's answers are still coming: the worker takes turns between connections
+    instead of serving everything A has queued first.
+    """
+    server = start_server(models_dir, workers=1)
+    parts = urlsplit(server.url)
+    body = b'{"text": "storm floods the coast and shares fall"}'
+    request = (b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    with socket.create_connection((parts.hostname, parts.port)) as a, \
+            socket.create_connection((parts.hostname, parts.port)) as b:
+        a.sendall(request * 300)
+        b.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        b.settimeout(30)
+        assert b.recv(65536).startswith(b"HTTP/1.1 200")
+        a.setblocking(False)
+        answered = b""
+        try:
+            while chunk := a.recv(1 << 20):
+                answered += chunk
+        except BlockingIOError:
+            pass
+        assert answered.count(b"HTTP/1.1 200") < 300
