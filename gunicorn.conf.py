@@ -66,8 +66,8 @@ logs.configure(loglevel.upper())
 def pre_fork(server, worker):
     # Move everything the master made (the preloaded model above all) out of the garbage collector's
     # reach: a worker's collections would otherwise write to every object's header and copy the pages
-    # they share with the master (gevent's worker collects at start; 55 MiB private per worker without
-    # this, 15 MiB with it, BENCHMARKS.md "Memory per gunicorn worker").
+    # they share with the master (`python -m bench.http`, "Memory per gunicorn worker": 52 MiB private
+    # per gevent worker without this, 15 MiB with it).
     gc.freeze()
 
 
