@@ -10,6 +10,7 @@ import random
 import subprocess
 import sys
 import time
+import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -21,6 +22,8 @@ WORK = ROOT / "bench" / ".work"
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 RELIABILITY = ROOT / "RELIABILITY.md"
 
+SEED_ARTICLE = SHARED / "examples" / "seed-article.txt"
+HUFFPOST = CORPORA / "huffpost" / "huffpost.jsonl"
 CORPUS_FILES = {
     "20newsgroups": CORPORA / "20newsgroups" / "20newsgroups.jsonl.gz",
     "reuters21578": CORPORA / "reuters21578" / "reuters21578.jsonl",
@@ -70,6 +73,72 @@ def article_mix(n: int, seed: int = 0) -> Iterator[tuple[str, str]]:
         else:
             r = rng.choice(news)
             yield r["title"], " ".join(r["text"].split()[:1000])
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` UTF-8 bytes."""
+    if len(text.encode()) <= limit:
+        return text
+    return text.encode()[:limit].decode(errors="ignore").rsplit(" ", 1)[0]
+
+
+def seed_excerpt(limit: int = 1000) -> tuple[str, str]:
+    """(title, text) of the seed article, its body cut to about ``limit`` bytes: the "1 KB real excerpt".
+
+    The first 1 KB holds the article's typographic apostrophe, as real text does; the file
+    stays in ../shared and is read here, never copied.
+    """
+    title, _, body = SEED_ARTICLE.read_text(encoding="utf-8").partition("\n")
+    return title.strip(), cut(body.strip(), limit)
+
+
+def news_mix(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """``n`` real (title, text) pairs as news traffic has them: headline-only through 5 KB, unedited.
+
+    A fifth are headlines alone (HuffPost and BBC), a quarter HuffPost headlines
+    with their standfirst, a fifth Reuters stories, a quarter BBC articles, and
+    a tenth excerpts of the seed article at 0.5, 1, 2 and 4.4 KB. Bodies are cut
+    at 5 KB on a word boundary. Curly quotes, dashes and accents stay as they
+    are: about a fifth of the articles hold a character outside ASCII.
+    """
+    if not (HUFFPOST.is_file() and SEED_ARTICLE.is_file()):
+        sys.exit(f"benchmark skipped: {HUFFPOST} or {SEED_ARTICLE} is absent; "
+                 "set TOPICS_SHARED to the folder that holds corpora/ and examples/")
+    rng = random.Random(seed)
+    with open(HUFFPOST, encoding="utf-8") as fh:
+        huffpost = [json.loads(line) for line in fh]
+    reuters = [r for r in read_records("reuters21578") if r["text"].strip()]
+    bbc = read_records("bbc")
+    excerpts = [seed_excerpt(limit) for limit in (500, 1000, 2000, 4400)]
+    kinds = ["headline"] * 4 + ["standfirst"] * 5 + ["reuters"] * 4 + ["bbc"] * 5 + ["seed"] * 2
+    out = []
+    for i in range(n):
+        kind = kinds[i % len(kinds)]
+        if kind == "headline":
+            r = rng.choice(huffpost if rng.random() < 0.6 else bbc)
+            out.append(("", r["title"]))
+        elif kind == "standfirst":
+            r = rng.choice(huffpost)
+            out.append((r["title"], r["text"]))
+        elif kind == "reuters":
+            r = rng.choice(reuters)
+            out.append((r.get("title") or "", cut(r["text"], 5000)))
+        elif kind == "bbc":
+            r = rng.choice(bbc)
+            out.append((r["title"], cut(r["text"], 5000)))
+        else:
+            out.append(rng.choice(excerpts))
+    return out
+
+
+ASCII_LOOKALIKES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-",
+                                  "\u2014": "-", "\u2026": "...", "\u00a0": " ", "\u00a3": "GBP ", "\u20ac": "EUR "})
+
+
+def ascii_only(text: str) -> str:
+    """The same text made ASCII: typographic quotes and dashes as ASCII ones, accents dropped."""
+    folded = unicodedata.normalize("NFKD", text.translate(ASCII_LOOKALIKES))
+    return folded.encode("ascii", "ignore").decode()
 
 
 def reuters_90(records: list[dict]) -> list[dict]:
@@ -162,20 +231,57 @@ def replace_section(text: str, title: str, block: str) -> str:
     return text[:start] + "\n" + block.rstrip("\n") + "\n" + rest
 
 
-def tree_rss_mib(pid: int) -> float:
-    """Resident memory of a process and all its descendants, in MiB (Linux /proc)."""
-    total, stack = 0, [pid]
+def tree_pids(pid: int) -> list[int]:
+    """A process and all its descendants (Linux /proc)."""
+    found, stack = [], [pid]
     while stack:
         current = stack.pop()
+        try:
+            children = [int(c) for task in Path(f"/proc/{current}/task").iterdir()
+                        for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+        found.append(current)
+        stack += children
+    return found
+
+
+def tree_rss_mib(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MiB (Linux /proc)."""
+    total = 0
+    for current in tree_pids(pid):
         try:
             for line in Path(f"/proc/{current}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
-            for task in Path(f"/proc/{current}/task").iterdir():
-                stack += [int(c) for c in (task / "children").read_text().split()]
-        except (OSError, ValueError):
+        except OSError:
             continue
     return total / 1024
+
+
+def tree_pss_mib(pid: int) -> float:
+    """Proportional memory of a process tree, in MiB: shared pages counted once across the tree."""
+    total = 0
+    for current in tree_pids(pid):
+        try:
+            for line in Path(f"/proc/{current}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process tree has used so far."""
+    total = 0
+    for current in tree_pids(pid):
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def run_sampled(cmd: list[str], every: float = 1.0, env: dict | None = None) -> tuple[int, float, list[tuple[float, float]]]:

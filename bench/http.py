@@ -4,9 +4,11 @@
 
 Runs the default model with the project's gunicorn.conf.py (2 workers unless
 TOPICS_WORKERS says otherwise) on 127.0.0.1 and
-drives it with wrk: single-article classify at 1, 8 and 64 connections, the
-batch endpoint (100 articles per request) at 8, and /healthz at 8 as the
-framework's ceiling, in interleaved rounds, with the server's CPU time per
+drives it with wrk: single-article classify at 1, 8 and 64 connections on the
+real-news mix (``bench.common.news_mix``: headlines through 5 KB stories, as
+they come, with their quotes, dashes and accents), the same mix made ASCII and
+one 1 KB article at 8, the batch endpoint (100 articles of the mix per
+request) at 8, and /healthz at 8 as the framework's ceiling, in interleaved rounds, with the server's CPU time per
 request read from /proc. It then compares the service's worker class with
 gunicorn's threaded worker (and, with ``--baseline DIR``, another checkout of
 the project: an earlier release, started from its own folder), tries 1 to 4
@@ -30,7 +32,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.common import WORK, read_records, record, require_corpora
+from bench.common import WORK, ascii_only, news_mix, read_records, record, require_corpora
 from bench.loadgen import free_port, worker_pids
 from training.options import TrainOptions
 from training.train import train
@@ -40,6 +42,24 @@ LUA = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = io.open("{body}"):read("*a")
 """
+# A mix: one JSON body per line, requests made once per thread (in init, once wrk has set the Host
+# header) and sent in turn from a random start.
+LUA_MIX = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local requests = {{}}
+local i = 0
+function init(args)
+  for line in io.lines("{body}") do requests[#requests + 1] = wrk.format(nil, nil, nil, line) end
+  math.randomseed(os.time() + tonumber(tostring({{}}):sub(8), 16))
+  i = math.random(#requests)
+end
+function request() i = i % #requests + 1; return requests[i] end
+"""
+
+
+MIX = "classify, real-news mix"
+ASCII = "classify, the mix made ASCII"
+HEALTHZ = "/healthz (ceiling)"
 
 
 def start(models: Path, workers: int, preload: bool, *options: str, root: Path = ROOT) -> tuple[subprocess.Popen, str]:
@@ -71,7 +91,7 @@ def wrk(url: str, connections: int, seconds: int, body_file: Path | None = None)
     cmd = ["wrk", "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{seconds}s", "--latency", url]
     if body_file is not None:
         script = body_file.with_suffix(".lua")
-        script.write_text(LUA.format(body=body_file))
+        script.write_text((LUA_MIX if body_file.suffix == ".jsonl" else LUA).format(body=body_file))
         cmd[1:1] = ["-s", str(script)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -150,8 +170,13 @@ def main(argv=None) -> int:
     bbc = read_records("bbc")
     single = tmp / "single.json"
     single.write_text(json.dumps(one_kb_article(bbc)))
-    batch = tmp / "batch.json"
-    batch.write_text(json.dumps({"articles": [{"title": r["title"], "text": r["text"][:1000]} for r in bbc[:100]]}))
+    real = news_mix(2000)
+    mix, plain = tmp / "mix.jsonl", tmp / "ascii.jsonl"
+    mix.write_text("".join(json.dumps({"title": t, "text": x}) + "\n" for t, x in real))
+    plain.write_text("".join(json.dumps({"title": ascii_only(t), "text": ascii_only(x)}) + "\n" for t, x in real))
+    batch = tmp / "batch.jsonl"
+    batch.write_text("".join(json.dumps({"articles": [{"title": t, "text": x} for t, x in real[i:i + 100]]}) + "\n"
+                             for i in range(0, len(real), 100)))
 
     workers = int(os.environ.get("TOPICS_WORKERS", 2))
     process, url = start(models, workers, preload=True)
@@ -159,14 +184,16 @@ def main(argv=None) -> int:
         rows = [f"| load | connections | requests/s (median of {args.rounds}) | articles/s | p50 | p99 | "
                 "server CPU per request | server cores busy (fewest) | non-2xx |",
                 "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-        loads = ([("classify, 1 KB article", "/v1/classify", single, c, 1) for c in (1, 8, 64)]
-                 + [("batch of 100 articles", "/v1/classify/batch", batch, 8, 100),
-                    ("/healthz (ceiling)", "/healthz", None, 8, 0)])
+        loads = ([(MIX, "/v1/classify", mix, c, 1) for c in (1, 8, 64)]
+                 + [(ASCII, "/v1/classify", plain, 8, 1),
+                    ("classify, one 1 KB BBC article", "/v1/classify", single, 8, 1),
+                    ("batch of 100 articles of the mix", "/v1/classify/batch", batch, 8, 100),
+                    (HEALTHZ, "/healthz", None, 8, 0)])
         runs: dict = {}
         # Rounds interleave the loads, so a noisy spell on this shared machine hits all of them alike;
-        # /healthz runs right after classify at 8 connections, the pair the ratio below compares. Every
-        # wrk run opens fresh connections, so each round also draws anew how they fall on the workers.
-        order = [loads[1], loads[4], loads[0], loads[2], loads[3]]
+        # /healthz runs between the mix and its ASCII form at 8 connections, the pairs the ratios compare.
+        # Every wrk run opens fresh connections, so each round also draws anew how they fall on the workers.
+        order = [loads[1], loads[6], loads[3], loads[0], loads[2], loads[4], loads[5]]
         for _ in range(args.rounds):
             for name, path, body, connections, per in order:
                 wrk(url + path, connections, 1, body)  # warm up
@@ -184,14 +211,19 @@ def main(argv=None) -> int:
         stop(process)
     # Each round's classify rate over the /healthz rate measured seconds later: a slow spell on this
     # shared machine moves both, so the median of the per-round ratios is steadier than a ratio of medians.
-    ratios = [c["rate"] / h["rate"] for c, h in zip(runs[("classify, 1 KB article", 8)], runs[("/healthz (ceiling)", 8)])]
-    cpu_ratio = (statistics.median(run["cpu_us"] for run in runs[("/healthz (ceiling)", 8)])
-                 / statistics.median(run["cpu_us"] for run in runs[("classify, 1 KB article", 8)]))
+    health = runs[(HEALTHZ, 8)]
+    ratios = {name: [c["rate"] / h["rate"] for c, h in zip(runs[(name, 8)], health)] for name in (MIX, ASCII)}
+    cpu_ratio = (statistics.median(run["cpu_us"] for run in health)
+                 / statistics.median(run["cpu_us"] for run in runs[(MIX, 8)]))
     record(f"HTTP under gunicorn ({workers} workers, wrk on loopback)", "python -m bench.http",
-           "\n".join(rows), f"Single-article classify at 8 connections reaches {statistics.median(ratios):.0%} of the "
-           f"same server's /healthz rate (median of {len(ratios)} rounds' ratios: "
-           f"{', '.join(f'{r:.0%}' for r in ratios)}). By server CPU per request, /healthz costs "
-           f"{cpu_ratio:.0%} of a classify request. wrk runs on the same 2 cores as the server; server CPU is "
+           "\n".join(rows), f"Single-article classify of the real-news mix at 8 connections reaches "
+           f"{statistics.median(ratios[MIX]):.0%} of the same server's /healthz rate (median of {args.rounds} rounds' "
+           f"ratios: {', '.join(f'{r:.0%}' for r in ratios[MIX])}); the same articles made ASCII "
+           f"{statistics.median(ratios[ASCII]):.0%} ({', '.join(f'{r:.0%}' for r in ratios[ASCII])}). "
+           f"By server CPU per request, /healthz costs {cpu_ratio:.0%} of a classify request of the mix. The mix: "
+           f"{len(real):,} articles, median {statistics.median(len((t + x).encode()) for t, x in real):,.0f} bytes, "
+           f"{sum(any(ord(c) > 127 for c in t + x) for t, x in real) / len(real):.0%} with a character outside ASCII. "
+           "wrk runs on the same 2 cores as the server; server CPU is "
            "the master's and workers' user + system time over the requests wrk completed; cores busy is that time "
            "over the run's length (2 would be both cores; the fewest of the rounds shows whether one run left "
            "a worker idle).")
@@ -208,8 +240,8 @@ def main(argv=None) -> int:
     try:
         for round_ in range(args.rounds):
             for (name, _, _), (process, url) in pairs if round_ % 2 == 0 else pairs[::-1]:  # who goes first alternates
-                wrk(url + "/v1/classify", 8, 1, single)  # warm up
-                shared[name]["classify"].append(measured(url + "/v1/classify", process.pid, 8, args.seconds, single))
+                wrk(url + "/v1/classify", 8, 1, mix)  # warm up
+                shared[name]["classify"].append(measured(url + "/v1/classify", process.pid, 8, args.seconds, mix))
                 shared[name]["healthz"].append(measured(url + "/healthz", process.pid, 8, args.seconds, None))
     finally:
         for process, _ in servers:
@@ -224,7 +256,7 @@ def main(argv=None) -> int:
                        f"| {ratio:.0%} | {statistics.median(cores):.2f} ({min(cores):.2f}) |")
     record("Worker classes", "python -m bench.http" + (f" --baseline {args.baseline}" if args.baseline else ""),
            "\n".join(balance),
-           f"Single 1 KB articles and /healthz at 8 connections, {workers} workers, {args.rounds} rounds, the servers "
+           f"Single articles of the real-news mix and /healthz at 8 connections, {workers} workers, {args.rounds} rounds, the servers "
            "taking turns. A run whose connections all land on one worker keeps about one core busy.")
 
     matrix = [f"| workers | classify requests/s at 8 connections (median of {min(args.rounds, 3)}) | p99 |",
@@ -235,15 +267,15 @@ def main(argv=None) -> int:
         for n in shapes:
             process, url = start(models, n, preload=True)
             try:
-                wrk(url + "/v1/classify", 8, 1, single)
-                rates[n].append(wrk(url + "/v1/classify", 8, args.seconds, single))
+                wrk(url + "/v1/classify", 8, 1, mix)
+                rates[n].append(wrk(url + "/v1/classify", 8, args.seconds, mix))
             finally:
                 stop(process)
     for n in shapes:
         r = sorted(rates[n], key=lambda run: run["rate"])[len(rates[n]) // 2]
         matrix.append(f"| {n} | {r['rate']:,.0f} | {r['p99']:.2f} ms |")
     record("Choosing gunicorn's worker count", "python -m bench.http", "\n".join(matrix),
-           "Single 1 KB articles at 8 connections, the same server otherwise (preload_app on).")
+           "Single articles of the real-news mix at 8 connections, the same server otherwise (preload_app on).")
 
     mem_rows = ["| preload_app | workers | master RSS | worker RSS (each) | worker PSS (each) | worker private (each) |",
                 "| --- | ---: | ---: | ---: | ---: | ---: |"]
@@ -251,7 +283,7 @@ def main(argv=None) -> int:
         for n in (1, 4):
             process, url = start(models, n, preload)
             try:
-                wrk(url + "/v1/classify", 4, 3, single)  # touch the model in every worker
+                wrk(url + "/v1/classify", 4, 3, mix)  # touch the model in every worker
                 rows_ = memory(process.pid)
             finally:
                 stop(process)

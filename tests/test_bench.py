@@ -67,3 +67,37 @@ def test_a_rerun_replaces_its_section_of_benchmarks_md():
     assert replace_section(text, "C", "## C\n\nnew c\n") == "# Benchmarks\n\nintro\n\n## A\n\nold a\n\n## C\n\nnew c\n"
     assert replace_section(text, "D", "## D\n\nd\n") == text + "\n## D\n\nd\n"
     assert replace_section(replace_section(text, "A", "## A\n\nx\n"), "A", "## A\n\ny\n").count("## A") == 1
+
+
+def test_the_news_mix_is_real_text_of_every_length():
+    from bench.common import HUFFPOST, SEED_ARTICLE, news_mix
+    if not (HUFFPOST.is_file() and SEED_ARTICLE.is_file()):
+        pytest.skip(f"{HUFFPOST} or {SEED_ARTICLE} is absent")
+    mix = news_mix(400, seed=3)
+    assert mix == news_mix(400, seed=3)  # fixed by its seed
+    sizes = [len((title + text).encode()) for title, text in mix]
+    assert sum(1 for title, _ in mix if not title) >= 60  # headlines alone
+    assert max(sizes) > 4000 and max(sizes) <= 5400  # up to about 5 KB, cut there
+    assert 0.1 < sum(any(ord(c) > 127 for c in t + x) for t, x in mix) / len(mix) < 0.6  # left as it came
+
+
+def test_ascii_only_keeps_the_words():
+    from bench.common import ascii_only
+    assert ascii_only("China’s “talks” — Pérez at the café…") == "China's \"talks\" - Perez at the cafe..."
+    assert ascii_only("東京 and Zürich").isascii()
+
+
+def test_the_plain_flask_peer_scores_like_the_pipeline(monkeypatch, tmp_path, toy_models):
+    import joblib
+    from runtime.articles import compose_text
+    from runtime.model import TopicModel
+
+    model = TopicModel.load(toy_models / "current")
+    joblib.dump(model.pipeline, tmp_path / "model.joblib")
+    monkeypatch.setenv("PEER_MODEL", str(tmp_path / "model.joblib"))
+    sys.modules.pop("bench.peer_flask", None)
+    peer = importlib.import_module("bench.peer_flask")
+    article = {"title": "Ministers agree on tariffs", "text": "Trade talks ended with a deal on steel exports."}
+    answer = peer.app.test_client().post("/predict", json=article).get_json()
+    want = model.pipeline.predict_proba([compose_text(article["title"], article["text"], 2)])[0]
+    assert answer["scores"] == pytest.approx(list(want), abs=1e-4)
