@@ -170,3 +170,19 @@ def test_answer_rounds_like_round_to_six_decimals(toy_models):
     rng = np.random.default_rng(3)
     for row in rng.random((2000, 3)) ** rng.integers(1, 8, size=(2000, 1)):  # spread over magnitudes
         assert sorted(model.answer(row)["scores"].values()) == sorted(round(float(v), 6) for v in row)
+
+
+def test_the_manifest_says_why_for_each_option_left_at_its_default(toy_models):
+    manifest = json.loads((toy_models / "current" / "manifest.json").read_text())
+    why = manifest["hyperparameters_why"]
+    # The toy models set min_df=1, so only that option lacks a reason; every other one has its sentence.
+    assert "min_df" not in why
+    assert {"C", "ngram_max", "title_weight", "class_weight", "char_ngrams"} <= set(why)
+    assert all(isinstance(v, str) and len(v) > 20 for v in why.values())
+
+
+def test_why_defaults_leaves_out_the_options_a_user_changed():
+    from training.pipeline import why_defaults
+    assert "C" not in why_defaults(Hyperparameters(C=2.0).resolved(True), True)
+    assert "C" in why_defaults(Hyperparameters().resolved(True), True)
+    assert "ngram_max" not in why_defaults(Hyperparameters().resolved(False), False)  # single-label defaults differ

@@ -24,7 +24,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from training.corpus import Corpus, CorpusError, Document, check_label_support, label_matrix, read_corpus, texts
 from training.evaluate import compute_report
 from training.options import TrainOptions
-from training.pipeline import Hyperparameters, build_pipeline
+from training.pipeline import Hyperparameters, build_pipeline, why_defaults
 from training.progress import Progress
 from training.publish import Trained, publish
 from training.streaming import fit_streaming
@@ -225,6 +225,7 @@ def fit_in_memory(options: TrainOptions, progress: Progress) -> Trained:
         "none_count": int(sum(not d.labels for d in final_docs)),
         "cross_validation": report["cross_validation"],
         "hyperparameters": params.to_dict(),
+        "hyperparameters_why": why_defaults(params, multilabel),
         "search": search_table,
         "data": {
             "sources": corpus.sources,
