@@ -50,6 +50,7 @@ from runtime.model import TopicModel
 VENV = WORK / "peers-venv"
 REQUIREMENTS = ROOT / "bench" / "requirements-peers.txt"
 CONNECTIONS = 8
+CEILING = "(the plain Flask app's empty /healthz route: no model)"
 
 
 def peers_venv() -> Path:
@@ -170,7 +171,12 @@ def main(argv=None) -> int:
                 run = wrk(url, CONNECTIONS, args.seconds, bodies[kind])
                 run["cpu_us"] = (tree_cpu(process.pid) - before) / max(run["requests"], 1) * 1e6
                 runs[name].append(run)
+                if kind == "flask":  # the same server's empty route: what any Flask view under it could reach
+                    runs.setdefault(CEILING, []).append(wrk(url.replace("/predict", "/healthz"), CONNECTIONS,
+                                                            args.seconds))
+                    runs[CEILING][-1]["cpu_us"] = float("nan")
         memory = {name: tree_pss_mib(process.pid) for name, _, process, _ in servers}
+        memory[CEILING] = float("nan")
     finally:
         for _, _, process, _ in servers:
             process.terminate()
@@ -185,17 +191,24 @@ def main(argv=None) -> int:
             "this service's rate over it | non-2xx |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, group in runs.items():
         r = sorted(group, key=lambda run: run["rate"])[len(group) // 2]
+        cpu, mib = statistics.median(run["cpu_us"] for run in group), memory[name]
         rows.append(f"| {name} | {r['rate']:,.0f} | {r['p50']:.2f} ms | {r['p99']:.2f} ms | "
-                    f"{statistics.median(run['cpu_us'] for run in group):,.0f} µs | {memory[name]:,.0f} MiB | "
-                    f"{ours / statistics.median(run['rate'] for run in group):.1f}x | {sum(run['errors'] for run in group)} |")
+                    + ("–" if cpu != cpu else f"{cpu:,.0f} µs") + " | " + ("–" if mib != mib else f"{mib:,.0f} MiB")
+                    + f" | {ours / statistics.median(run['rate'] for run in group):.1f}x | "
+                    f"{sum(run['errors'] for run in group)} |")
     # Per-round ratios as well: each round's servers ran seconds apart, so a slow spell moves them together.
     per_round = {name: [o["rate"] / g["rate"] for o, g in zip(runs[servers[-1][0]], group)] for name, group in runs.items()}
+    ceiling = statistics.median(r["rate"] for r in runs[CEILING])
+    flask = statistics.median(r["rate"] for r in runs[servers[0][0]])
     notes = "; ".join(f"{name}: {', '.join(f'{x:.1f}' for x in per_round[name])}" for name, *_ in servers[:-1])
+    # (per_round's CEILING entry is not reported: it is not a peer.)
     share = sum(any(ord(c) > 127 for c in t + x) for t, x in real) / len(real)
     record("The same pipeline, served three ways", "python -m bench.peers", "\n".join(rows),
            f"wrk, {CONNECTIONS} connections, {args.seconds} s per run, {args.rounds} rounds with the servers taking turns; "
            f"single articles of the real-news mix ({len(real):,} articles, {share:.0%} with a character outside "
-           f"ASCII). This service's rate over each peer's, round by round: {notes}. MLServer's parallel workers "
+           f"ASCII). This service's rate over each peer's, round by round: {notes}. The plain Flask app's "
+           f"empty route answers {ceiling:,.0f} requests/s, {ceiling / flask:.1f} times its classify rate: the "
+           f"most a Flask app under gunicorn reaches on this machine when its view does nothing. MLServer's parallel workers "
            "need uvloop 0.21 (bench/requirements-peers.txt says why); with the uvloop pip picks by default (0.23) "
            "every worker process dies at start and MLServer serves nothing. wrk shares the 2 cores with the "
            "servers.\n\n" + __doc__.split("\n\n", 2)[2])
