@@ -335,6 +335,24 @@ def read_descriptions(folder: Path) -> dict[str, str]:
     return dict(labels)
 
 
+def read_codes(folder: Path) -> dict[str, list[dict]]:
+    """Read each label's standard codes (IPTC Media Topics) from ``labels.json``'s ``codes``, if any.
+
+    ``{"codes": {label: [{"scheme", "code", "label", "uri"}, ...]}}``: a custom
+    taxonomy carries its own codes the same way (docs/training.md).
+    """
+    path = folder / LABELS_FILE
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    codes = data.get("codes", {}) if isinstance(data, dict) else {}
+    for label, entries in codes.items():
+        if not isinstance(entries, list) or not all(
+                isinstance(e, dict) and isinstance(e.get("code"), str) for e in entries):
+            raise CorpusError(path, f"codes of {label!r} must be a list of objects with a 'code' string")
+    return codes
+
+
 def read_corpus(paths: Iterable[Path | str], columns: CsvColumns = CsvColumns(),
                 split_field: str = "split") -> Corpus:
     """Read and combine every source: files, folders of files, or label folders.
