@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, request
 
 from runtime.articles import ARTICLE_FIELDS, Article, article_from_html, check_known, json_type, parse_article
-from runtime.language import detect, supported
+from runtime.language import detect
 from runtime.model import TopicModel
 from service import metrics
 from service.errors import InvalidField, MalformedJSON, NotReady, UnsupportedLanguage
@@ -62,8 +62,8 @@ def _result(model: TopicModel, article: Article, scores, options: Options, langu
 def classify_articles(articles: list[Article], options: Options) -> list[dict]:
     """Score articles with this request's model and shape one result each."""
     model = current_model()
-    languages = [detect(f"{a.title}\n{a.text}" if a.title else a.text) for a in articles]
-    readable = [supported(lang, model.languages) for lang in languages]
+    languages = [detect(f"{a.title}\n{a.text}" if a.title else a.text, model.languages) for a in articles]
+    readable = [lang.supported for lang in languages]
     if options.strict_language and not all(readable):
         i = readable.index(False)
         where = f"articles[{i}]" if request.endpoint == "api.classify_batch" else "text"

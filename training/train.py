@@ -166,7 +166,9 @@ def grid_search(options: TrainOptions, docs: list[Document], labels: list[str], 
 def corpus_languages(docs: Sequence[Document], sample: int = 400, share: float = 0.1) -> list[str]:
     """Name the languages of a corpus: those of at least ``share`` of a sample's confident detections."""
     step = max(1, len(docs) // sample)
-    found = [lang.code for lang in (detect(f"{d.title or ''} {d.text}") for d in docs[::step]) if lang.confident]
+    # Asked against no language, "supported" is False exactly when the detector is confident.
+    found = [lang.code for lang in (detect(f"{d.title or ''}\n{d.text}", ()) for d in docs[::step])
+             if not lang.supported]
     if not found:
         return ["en"]
     return sorted({c for c in found if found.count(c) >= share * len(found)})
