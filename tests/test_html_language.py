@@ -259,3 +259,79 @@ def test_answers_carry_the_codes_when_asked(seed_client):
     assert all("codes" not in t for t in plain["topics"])
     assert coded["topics"] and all(t["codes"] for t in coded["topics"])
     assert "20000373" in {c["code"] for t in coded["topics"] for c in t["codes"]}
+
+
+# -- training and the offline batch -----------------------------------------
+
+FRENCH_WORDS = {
+    "sport": "match but attaquant championnat entraîneur stade saison coupe arbitre supporters gardien".split(),
+    "marches": "actions indice investisseurs obligations rendement devise bénéfice bourse dividende hausse".split(),
+}
+FRENCH_FILLER = "le la les des une dans pour avec selon mardi après cette ville déclaré semaine".split()
+
+
+def _french_corpus(path: Path) -> Path:
+    import random
+
+    rng = random.Random(3)
+    lines = []
+    for label, words in FRENCH_WORDS.items():
+        for i in range(25):
+            text = " ".join(rng.sample(words, 8) + rng.sample(FRENCH_FILLER, 10))
+            lines.append(json.dumps({"id": f"{label}-{i}", "text": f"{text}. {FOREIGN['fr']}", "labels": [label]}))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_training_records_another_languages_corpus(tmp_path):
+    from runtime.model import TopicModel
+    from tests.conftest import train_into
+
+    bundle = train_into(tmp_path / "models", [_french_corpus(tmp_path / "fr.jsonl")])
+    model = TopicModel.load(bundle)
+    assert model.languages == ["fr"]
+    assert detect(FOREIGN["fr"], model.languages).supported
+    assert not detect(CLEAN, model.languages).supported
+
+
+def test_training_takes_the_languages_it_is_told(tmp_path, toy_corpus):
+    from runtime.model import TopicModel
+    from tests.conftest import train_into
+
+    bundle = train_into(tmp_path / "models", [toy_corpus], languages=["en", "de"])
+    assert TopicModel.load(bundle).manifest["languages"] == ["en", "de"]
+
+
+def test_training_reads_html_fields_and_html_files(tmp_path):
+    from training.corpus import read_corpus
+
+    (tmp_path / "c.jsonl").write_text(json.dumps({"id": "p", "html": news_page(), "labels": ["trade"]}) + "\n")
+    (tmp_path / "folders" / "trade").mkdir(parents=True)
+    (tmp_path / "folders" / "trade" / "page.html").write_text(news_page(), encoding="utf-8")
+    for source in [tmp_path / "c.jsonl", tmp_path / "folders"]:
+        [doc] = read_corpus([source]).documents
+        assert doc.title == TITLE and BODY[0] in doc.text and "cookies" not in doc.text
+
+
+def test_training_names_a_page_without_text(tmp_path):
+    from training.corpus import CorpusError, read_corpus
+
+    (tmp_path / "c.jsonl").write_text(json.dumps({"id": "p", "html": NAV_ONLY, "labels": ["trade"]}) + "\n")
+    with pytest.raises(CorpusError, match="html.*No article text"):
+        read_corpus([tmp_path / "c.jsonl"])
+
+
+def test_the_offline_batch_reads_html_and_reports_languages(tmp_path, seed_models):
+    from batch.local import run_local
+    from runtime.model import TopicModel
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"id": "page", "html": news_page()}, {"id": "clean", "title": TITLE, "text": CLEAN},
+        {"id": "fr", "text": FOREIGN["fr"]}, {"id": "nav", "html": NAV_ONLY}]), encoding="utf-8")
+    run_local(TopicModel.load(seed_models / "current"), source, tmp_path / "out.jsonl", workers=1)
+    rows = {r["id"]: r for r in map(json.loads, (tmp_path / "out.jsonl").read_text().splitlines())}
+    assert rows["page"]["topics"] and [t["label"] for t in rows["page"]["topics"]] == \
+        [t["label"] for t in rows["clean"]["topics"]]
+    assert rows["fr"]["language_supported"] is False and rows["fr"]["topics"] == []
+    assert "No article text" in rows["nav"]["error"]
