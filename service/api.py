@@ -40,8 +40,9 @@ def _result(model: TopicModel, article: Article, scores, options: Options, langu
         result = {"id": article.id, **model.answer(scores, options.threshold, options.top_k)}
     else:  # not "about nothing": the model cannot read this language
         result = {"id": article.id, "topics": [], "scores": {}, "model": {"version": model.version}}
-    result["language"] = language.code
-    result["language_supported"] = readable
+    if language is not None:
+        result["language"] = language.code
+        result["language_supported"] = readable
     if article.html:
         result["extracted"] = {"characters": len(article.text), "title": article.title}
         if options.return_text:
@@ -62,8 +63,11 @@ def _result(model: TopicModel, article: Article, scores, options: Options, langu
 def classify_articles(articles: list[Article], options: Options) -> list[dict]:
     """Score articles with this request's model and shape one result each."""
     model = current_model()
-    languages = [detect(f"{a.title}\n{a.text}" if a.title else a.text, model.languages) for a in articles]
-    readable = [lang.supported for lang in languages]
+    if current_app.config["TOPICS_DETECT_LANGUAGE"]:
+        languages = [detect(f"{a.title}\n{a.text}" if a.title else a.text, model.languages) for a in articles]
+        readable = [lang.supported for lang in languages]
+    else:
+        languages, readable = [None] * len(articles), [True] * len(articles)
     if options.strict_language and not all(readable):
         i = readable.index(False)
         where = f"articles[{i}]" if request.endpoint == "api.classify_batch" else "text"

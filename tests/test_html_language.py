@@ -335,3 +335,12 @@ def test_the_offline_batch_reads_html_and_reports_languages(tmp_path, seed_model
         [t["label"] for t in rows["clean"]["topics"]]
     assert rows["fr"]["language_supported"] is False and rows["fr"]["topics"] == []
     assert "No article text" in rows["nav"]["error"]
+
+
+def test_detection_can_be_switched_off(seed_models):
+    from service import create_app
+
+    client = create_app({"TESTING": True, "TOPICS_MODEL_DIR": str(seed_models),
+                         "TOPICS_DETECT_LANGUAGE": False}).test_client()
+    answer = client.post("/v1/classify", json={"text": FOREIGN["fr"]}).get_json()
+    assert "language" not in answer and "language_supported" not in answer
