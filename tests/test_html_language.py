@@ -344,3 +344,20 @@ def test_detection_can_be_switched_off(seed_models):
                          "TOPICS_DETECT_LANGUAGE": False}).test_client()
     answer = client.post("/v1/classify", json={"text": FOREIGN["fr"]}).get_json()
     assert "language" not in answer and "language_supported" not in answer
+
+
+def test_check_codes_against_a_vocabulary_file(tmp_path, capsys):
+    from training.check_codes import main
+
+    taxonomy = json.loads((ROOT / "seeds" / "labels.json").read_text())
+    concepts = [{"uri": c["uri"], "qcode": f"medtop:{c['code']}", "prefLabel": {"en-GB": c["label"]}}
+                for entries in taxonomy["codes"].values() for c in entries]
+    vocabulary = tmp_path / "cptall-en-GB.json"
+    vocabulary.write_text(json.dumps({"conceptSet": concepts}))
+    assert main([str(ROOT / "seeds" / "labels.json"), "--vocabulary", str(vocabulary)]) == 0
+    concepts[0]["prefLabel"]["en-GB"] = "something else"
+    concepts[1]["retired"] = "2020-01-01"
+    vocabulary.write_text(json.dumps({"conceptSet": concepts[:-1]}))
+    assert main([str(ROOT / "seeds" / "labels.json"), "--vocabulary", str(vocabulary)]) == 1
+    out = capsys.readouterr().out
+    assert "something else" in out and "retired" in out and "not in the vocabulary" in out
