@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from bench.common import WORK, record, require_corpora
+from runtime import scorer_c
 from runtime.articles import compose_text
 from runtime.html import extract
 from runtime.language import _identifier, detect
@@ -102,7 +103,7 @@ def cost_rows(records: list[dict], model: TopicModel, n: int) -> tuple[list[str]
         f"| extraction (trafilatura) | {_median_ms(extract, pages, 2):.3f} ms |",
         f"| language detection (py3langid) | {_median_ms(detect, texts, 2):.3f} ms |",
         f"| extraction + detection | {both:.3f} ms |",
-        f"| model, service fast path | {_median_ms(lambda d: model.scorer.predict_proba([d]), docs, 2):.3f} ms |",
+        f"| model, service fast path ({'compiled' if scorer_c.enabled() else 'Python only: scorer not built'}) | {_median_ms(lambda d: model.scorer.predict_proba([d]), docs, 2):.3f} ms |",
         f"| model, scikit-learn pipeline | {_median_ms(lambda d: model.pipeline.predict_proba([d]), docs, 2):.3f} ms |",
     ]
     return rows, f"{len(pages)} pages of 4.5-5.5 KB built around HuffPost and seed articles"
