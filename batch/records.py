@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from runtime.articles import InvalidArticle, parse_article
+from runtime.language import detect
 from runtime.model import TopicModel
 
 
@@ -23,10 +24,17 @@ def classify_records(model: TopicModel, records: list[dict | None], errors: list
                      threshold: float | None = None, top_k: int | None = None) -> list[dict]:
     """Answer each record like the service does; a record with an error gets that error instead."""
     good = [i for i, error in enumerate(errors) if error is None]
-    P = model.predict_proba([records[i]["text"] for i in good], [records[i].get("title") for i in good])
+    # Parsed again (cheap for text; an ``html`` record's page is extracted a second time).
+    articles = [parse_article(records[i]) for i in good]
+    P = model.predict_proba([a.text for a in articles], [a.title for a in articles])
     answers: list[dict] = [{"id": _id_of(record), "error": error} for record, error in zip(records, errors)]
-    for row, i in enumerate(good):
-        answers[i] = {"id": records[i].get("id"), **model.answer(P[row], threshold, top_k)}
+    for row, (i, article) in enumerate(zip(good, articles)):
+        language = detect(f"{article.title}\n{article.text}" if article.title else article.text, model.languages)
+        if language.supported:
+            answer = {"id": article.id, **model.answer(P[row], threshold, top_k)}
+        else:  # as the service answers: no topics for a language the model cannot read
+            answer = {"id": article.id, "topics": [], "scores": {}, "model": {"version": model.version}}
+        answers[i] = {**answer, "language": language.code, "language_supported": language.supported}
     return answers
 
 

@@ -12,7 +12,7 @@ from runtime.model import TopicModel
 
 
 SPARK_SCHEMA = ("id string, topics array<struct<label:string,score:double>>, scores map<string,double>, "
-                "model struct<version:string>, error string")
+                "model struct<version:string>, language string, language_supported boolean, error string")
 _spark_models: dict[str, TopicModel] = {}
 
 
@@ -42,6 +42,8 @@ def _spark_classifier(folder_name: str, threshold: float | None, top_k: int | No
                 "topics": [a.get("topics") for a in answers],
                 "scores": [a.get("scores") for a in answers],
                 "model": [a.get("model") for a in answers],
+                "language": [a.get("language") for a in answers],
+                "language_supported": [a.get("language_supported") for a in answers],
                 "error": [a.get("error") for a in answers],
             })
     return classify

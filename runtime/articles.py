@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-ARTICLE_FIELDS = frozenset({"text", "title", "id"})
+ARTICLE_FIELDS = frozenset({"text", "title", "id", "html"})
 
 
 class InvalidArticle(ValueError):
@@ -30,6 +30,7 @@ class Article(NamedTuple):
     text: str
     title: str | None = None
     id: str | int | None = None
+    html: bool = False  # the text and title were extracted from HTML (runtime.html)
 
 
 def json_type(value: object) -> str:
@@ -51,6 +52,8 @@ def parse_article(record: object, where: str = "") -> Article:
     """Validate one article object; ``where`` prefixes field names (``articles[3].``)."""
     if not isinstance(record, dict):
         raise InvalidArticle(f"An article must be a JSON object, not {json_type(record)}.", field=where.rstrip("."))
+    if "html" in record:
+        return _parse_html_article(record, where)
     text = record.get("text")
     if "text" not in record:
         raise InvalidArticle("The article has no 'text'.", field=f"{where}text")
@@ -65,6 +68,33 @@ def parse_article(record: object, where: str = "") -> Article:
     if doc_id is not None and (isinstance(doc_id, bool) or not isinstance(doc_id, (str, int))):
         raise InvalidArticle(f"'id' must be a string or an integer, not {json_type(doc_id)}.", field=f"{where}id")
     return Article(text=text, title=title, id=doc_id)
+
+
+def article_from_html(html: str | bytes, title: str | None = None, doc_id: str | int | None = None,
+                      where: str = "") -> Article:
+    """Extract an article from a page; raise :class:`InvalidArticle` (on ``html``) when it holds none."""
+    from runtime.html import ExtractionError, extract  # trafilatura is loaded only when HTML comes
+
+    try:
+        page = extract(html)
+    except ExtractionError as exc:
+        raise InvalidArticle(str(exc), field=f"{where}html") from None
+    return Article(text=page.text, title=title or page.title, id=doc_id, html=True)
+
+
+def _parse_html_article(record: dict, where: str) -> Article:
+    if "text" in record:
+        raise InvalidArticle("Send 'text' or 'html', not both.", field=f"{where}html")
+    html = record["html"]
+    if not isinstance(html, str):
+        raise InvalidArticle(f"'html' must be a string, not {json_type(html)}.", field=f"{where}html")
+    title = record.get("title")
+    if title is not None and not isinstance(title, str):
+        raise InvalidArticle(f"'title' must be a string, not {json_type(title)}.", field=f"{where}title")
+    doc_id = record.get("id")
+    if doc_id is not None and (isinstance(doc_id, bool) or not isinstance(doc_id, (str, int))):
+        raise InvalidArticle(f"'id' must be a string or an integer, not {json_type(doc_id)}.", field=f"{where}id")
+    return article_from_html(html, title, doc_id, where)
 
 
 def compose_text(title: str | None, text: str, title_weight: int = 1) -> str:

@@ -59,6 +59,9 @@ class TopicModel:
         self.multilabel: bool = bool(manifest["multilabel"])
         self.title_weight: int = int(manifest["hyperparameters"].get("title_weight", 1))
         self.descriptions: dict[str, str] = manifest.get("descriptions", {})
+        self.codes: dict[str, list[dict]] = manifest.get("codes", {})
+        # Bundles from before languages were recorded were all trained on English.
+        self.languages: list[str] = list(manifest.get("languages") or ["en"])
         self.scorer: LinearScorer | HashedScorer | None = scorer_for(pipeline)
 
     @classmethod

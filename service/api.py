@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, request
 
-from runtime.articles import ARTICLE_FIELDS, Article, check_known, json_type, parse_article
+from runtime.articles import ARTICLE_FIELDS, Article, article_from_html, check_known, json_type, parse_article
+from runtime.language import detect
 from runtime.model import TopicModel
 from service import metrics
-from service.errors import InvalidField, MalformedJSON, NotReady
+from service.errors import InvalidField, MalformedJSON, NotReady, UnsupportedLanguage
 from service.requests import OPTION_FIELDS, Options, json_object, media_type, parse_options, request_body
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
@@ -34,8 +35,21 @@ def current_model() -> TopicModel:
     return model
 
 
-def _result(model: TopicModel, article: Article, scores, options: Options) -> dict:
-    result = {"id": article.id, **model.answer(scores, options.threshold, options.top_k)}
+def _result(model: TopicModel, article: Article, scores, options: Options, language, readable: bool) -> dict:
+    if readable:
+        result = {"id": article.id, **model.answer(scores, options.threshold, options.top_k)}
+    else:  # not "about nothing": the model cannot read this language
+        result = {"id": article.id, "topics": [], "scores": {}, "model": {"version": model.version}}
+    if language is not None:
+        result["language"] = language.code
+        result["language_supported"] = readable
+    if article.html:
+        result["extracted"] = {"characters": len(article.text), "title": article.title}
+        if options.return_text:
+            result["extracted"]["text"] = article.text
+    if options.codes:
+        for topic in result["topics"]:
+            topic["codes"] = model.codes.get(topic["label"], [])
     if options.explain:
         k = current_app.config["TOPICS_EXPLAIN_TERMS"]
         result["explanation"] = {
@@ -49,9 +63,20 @@ def _result(model: TopicModel, article: Article, scores, options: Options) -> di
 def classify_articles(articles: list[Article], options: Options) -> list[dict]:
     """Score articles with this request's model and shape one result each."""
     model = current_model()
+    if current_app.config["TOPICS_DETECT_LANGUAGE"]:
+        languages = [detect(f"{a.title}\n{a.text}" if a.title else a.text, model.languages) for a in articles]
+        readable = [lang.supported for lang in languages]
+    else:
+        languages, readable = [None] * len(articles), [True] * len(articles)
+    if options.strict_language and not all(readable):
+        i = readable.index(False)
+        where = f"articles[{i}]" if request.endpoint == "api.classify_batch" else "text"
+        raise UnsupportedLanguage(
+            f"The article is in {languages[i].code!r} (probability {languages[i].probability}); this model "
+            f"reads {', '.join(model.languages)}.", field=where)
     P = model.predict_proba([a.text for a in articles], [a.title for a in articles])
     g.articles = len(articles)
-    results = [_result(model, a, P[i], options) for i, a in enumerate(articles)]
+    results = [_result(model, a, P[i], options, languages[i], readable[i]) for i, a in enumerate(articles)]
     metrics.record_results(articles, results)
     return results
 
@@ -60,9 +85,12 @@ def classify_articles(articles: list[Article], options: Options) -> list[dict]:
 
 @bp.post("/classify")
 def classify():
-    """Classify one article sent as JSON or as a text/plain body."""
+    """Classify one article sent as JSON, as a text/plain body or as a text/html page."""
     content_type = media_type()
-    if content_type == "text/plain":
+    if content_type == "text/html":
+        article = article_from_html(request_body())  # bytes: trafilatura reads the page's own charset
+        options = parse_options({})
+    elif content_type == "text/plain":
         raw = request_body()
         try:
             text = raw.decode("utf-8")
@@ -109,9 +137,11 @@ def labels():
     return {
         "labels": [
             {"label": label, "description": model.descriptions.get(label, ""),
-             "threshold": float(model.thresholds[j]), "training_count": counts.get(label)}
+             "threshold": float(model.thresholds[j]), "training_count": counts.get(label),
+             "codes": model.codes.get(label, [])}
             for j, label in enumerate(model.labels)
         ],
+        "languages": model.languages,
         "none_count": model.manifest.get("none_count"),
         "model": {"version": model.version},
     }

@@ -19,6 +19,9 @@ DEFAULTS: dict[str, Any] = {
     "TOPICS_MAX_BATCH_BYTES": 10_000_000,
     # Most articles in one batch request.
     "TOPICS_MAX_BATCH_ARTICLES": 1_000,
+    # Detect each article's language and give no topics to one the model cannot read
+    # (runtime/language.py). Off: no language fields, and every article is scored.
+    "TOPICS_DETECT_LANGUAGE": True,
     # Terms returned per topic when an explanation is asked for.
     "TOPICS_EXPLAIN_TERMS": 10,
     # Shared secret to verify signed bundles (empty: checksums only).

@@ -55,6 +55,10 @@ class InvalidField(APIError):
     status, slug, title = 422, "invalid-field", "Invalid field"
 
 
+class UnsupportedLanguage(APIError):
+    status, slug, title = 422, "unsupported-language", "Article language not supported by the model"
+
+
 class NotReady(APIError):
     status, slug, title = 503, "model-not-ready", "No model is loaded"
 

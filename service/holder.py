@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.language import detect
 from runtime.bundle import CURRENT_LINK, MANIFEST_FILE, BundleError
 from runtime.model import TopicModel
 
@@ -91,6 +92,7 @@ class ModelHolder:
         try:
             model = TopicModel.load(path, self.signing_key)
             scores = model.predict_proba([SMOKE_TEXT])
+            detect(SMOKE_TEXT)  # loads the detector's model now, not on the first request
             if scores.shape != (1, len(model.labels)) or not np.all(np.isfinite(scores)):
                 raise BundleError(f"{path}: smoke prediction returned {scores!r}")
         except (BundleError, OSError, ValueError) as exc:

@@ -49,20 +49,35 @@ OPTIONS = {
                   "description": "One threshold for every label, instead of the tuned per-label thresholds."},
     "explain": {"type": "boolean", "default": False,
                 "description": "Add, for each returned topic, the article's terms that raised its score most."},
+    "codes": {"type": "boolean", "default": False,
+              "description": "Add each topic's standard codes (IPTC Media Topics for the default taxonomy)."},
+    "return_text": {"type": "boolean", "default": False,
+                    "description": "For an article sent as HTML, add the extracted text to `extracted`."},
+    "strict_language": {"type": "boolean", "default": False,
+                        "description": "Answer 422 for an article in a language the model does not read, "
+                                       "instead of a result with `language_supported: false` and no topics."},
 }
+
+CODE = {"type": "object", "required": ["code"],
+        "properties": {"scheme": {"type": "string"}, "code": {"type": "string"}, "label": {"type": "string"},
+                       "uri": {"type": "string"}}}
 
 SCHEMAS = {
     "Article": {
-        "type": "object", "required": ["text"], "additionalProperties": False,
+        "type": "object", "additionalProperties": False,
+        "description": "Either `text` or `html`.",
         "properties": {
             "text": {"type": "string", "minLength": 1, "description": "The article body (or a headline)."},
+            "html": {"type": "string", "minLength": 1,
+                     "description": "A saved article page: its main text and title are extracted (trafilatura)."},
             "title": {"type": ["string", "null"], "description": "The headline; weighted like in training."},
             "id": {"type": ["string", "integer", "null"], "description": "Echoed back in the result."},
         },
     },
     "Topic": {
         "type": "object", "required": ["label", "score"], "additionalProperties": False,
-        "properties": {"label": {"type": "string"}, "score": {"type": "number", "minimum": 0, "maximum": 1}},
+        "properties": {"label": {"type": "string"}, "score": {"type": "number", "minimum": 0, "maximum": 1},
+                       "codes": {"type": "array", "items": CODE, "description": "With the `codes` option."}},
     },
     "Term": {
         "type": "object", "required": ["term", "weight"], "additionalProperties": False,
@@ -83,6 +98,12 @@ SCHEMAS = {
             "model": _ref("ModelRef"),
             "explanation": {"type": "object", "additionalProperties": {"type": "array", "items": _ref("Term")},
                             "description": "Per returned topic: terms with tf-idf value x coefficient."},
+            "language": {"type": "string", "description": "The detected language (ISO 639-1)."},
+            "language_supported": {"type": "boolean",
+                                   "description": "False: the model does not read this language; no topics."},
+            "extracted": {"type": "object", "description": "For an article sent as HTML.",
+                          "properties": {"characters": {"type": "integer"}, "title": {"type": ["string", "null"]},
+                                         "text": {"type": "string"}}},
         },
     },
     "BatchRequest": {
@@ -98,11 +119,13 @@ SCHEMAS = {
         "type": "object", "required": ["label", "description", "threshold", "training_count"],
         "additionalProperties": False,
         "properties": {"label": {"type": "string"}, "description": {"type": "string"},
-                       "threshold": {"type": "number"}, "training_count": {"type": ["integer", "null"]}},
+                       "threshold": {"type": "number"}, "training_count": {"type": ["integer", "null"]},
+                       "codes": {"type": "array", "items": CODE}},
     },
     "Labels": {
         "type": "object", "required": ["labels", "model"], "additionalProperties": False,
         "properties": {"labels": {"type": "array", "items": _ref("Label")},
+                       "languages": {"type": "array", "items": {"type": "string"}},
                        "none_count": {"type": ["integer", "null"]}, "model": _ref("ModelRef")},
     },
     "ModelInfo": {
@@ -181,11 +204,13 @@ def build_spec(admin: bool = True) -> dict:
     classify_body = {"required": True, "content": {
         "application/json": {"schema": _ref("ClassifyRequest"), "example": {**ARTICLE_EXAMPLE, "explain": True}},
         "text/plain": {"schema": {"type": "string", "minLength": 1},
-                       "example": "Trade ministers agreed on Tuesday to phase out duties on steel..."}}}
+                       "example": "Trade ministers agreed on Tuesday to phase out duties on steel..."},
+        "text/html": {"schema": {"type": "string", "minLength": 1},
+                      "example": "<html><head><title>Ministers agree to cut steel tariffs</title></head>..."}}}
     paths = {
         "/v1/classify": {"post": _op(
             "classify", "Classify one article",
-            "Send JSON, or the article as a text/plain body. Options come from the JSON body or the query "
+            "Send JSON, the article as a text/plain body, or a saved page as text/html. Options come from the JSON body or the query "
             "string (the body wins). An article that clears no threshold gets an empty `topics` list.",
             {"200": _json(_ref("ClassifyResult"), "The article's topics and scores.")},
             classify_body, ("400", "401", "403", "408", "413", "415", "422", "503"), QUERY_OPTIONS)},

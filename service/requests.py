@@ -17,7 +17,8 @@ from werkzeug.exceptions import ClientDisconnected
 from runtime.articles import json_type
 from service.errors import InvalidField, MalformedJSON, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 
-OPTION_FIELDS = {"top_k", "threshold", "explain"}
+OPTION_FIELDS = {"top_k", "threshold", "explain", "return_text", "codes", "strict_language"}
+FLAG_FIELDS = ("explain", "return_text", "codes", "strict_language")
 TRUE_WORDS, FALSE_WORDS = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
 
 
@@ -28,6 +29,9 @@ class Options:
     top_k: int | None = None
     threshold: float | None = None
     explain: bool = False
+    return_text: bool = False  # answer with the text extracted from HTML
+    codes: bool = False  # answer with each topic's IPTC Media Topics codes
+    strict_language: bool = False  # an article in a language the model was not trained on is a 422
 
 
 DEFAULT_OPTIONS = Options()
@@ -118,7 +122,7 @@ def json_object(known_type: str | None = None) -> dict:
     """Return the request's JSON object, or raise the matching problem (``known_type``: the media type, if read)."""
     if (known_type or media_type()) != "application/json":
         raise UnsupportedMediaType(
-            f"Send application/json{' or text/plain' if request.endpoint == 'api.classify' else ''}, "
+            f"Send application/json{', text/plain or text/html' if request.endpoint == 'api.classify' else ''}, "
             f"not {request.mimetype or 'a body without Content-Type'}."
         )
     body = decode_json()
@@ -128,7 +132,7 @@ def json_object(known_type: str | None = None) -> dict:
 
 
 def _option_from_query(name: str, raw: str) -> object:
-    if name == "explain":
+    if name in FLAG_FIELDS:
         lowered = raw.lower()
         if lowered in TRUE_WORDS:
             return True
@@ -142,7 +146,7 @@ def _option_from_query(name: str, raw: str) -> object:
 
 
 def parse_options(body: dict) -> Options:
-    """Read top_k, threshold and explain from the query string, then the JSON body (which wins)."""
+    """Read top_k, threshold and the flags from the query string, then the JSON body (which wins)."""
     values: dict = {}
     if request.query_string:  # most requests have none: skip parsing an empty one
         for name, raw in request.args.items(multi=True):
@@ -161,7 +165,9 @@ def parse_options(body: dict) -> Options:
                 or not 0.0 <= threshold <= 1.0:
             raise InvalidField(f"'threshold' must be a number from 0 to 1, not {threshold!r}.", field="threshold")
         threshold = float(threshold)
-    explain = values.get("explain", False)
-    if not isinstance(explain, bool):
-        raise InvalidField(f"'explain' must be true or false, not {explain!r}.", field="explain")
-    return Options(top_k=top_k, threshold=threshold, explain=explain)
+    flags = {}
+    for name in FLAG_FIELDS:
+        flags[name] = values.get(name, False)
+        if not isinstance(flags[name], bool):
+            raise InvalidField(f"'{name}' must be true or false, not {flags[name]!r}.", field=name)
+    return Options(top_k=top_k, threshold=threshold, **flags)

@@ -91,3 +91,22 @@ def test_docs_page_tries_an_endpoint(page, server):
     status.first.wait_for()
     assert status.first.inner_text().strip() == "200"
     assert '"topics"' in operation.locator(".live-responses-table .microlight").first.inner_text()
+
+
+def test_pasted_html_shows_language_extraction_and_codes(page, server):
+    from tests.test_html_language import FOREIGN, news_page
+
+    page.goto(server.url + "/")
+    page.fill("#text", news_page())
+    page.check("#is-html")
+    page.click("#submit")
+    page.wait_for_selector("#result:not([hidden])")
+    assert "Language: en" in page.inner_text("#language")
+    assert "Extracted" in page.inner_text("#extracted") and "steel tariffs" in page.inner_text("#extracted")
+    assert "trade" in page.inner_text("#topics") and "20000373" in page.inner_text("#topics")
+    assert page.locator("#labels .code").count() >= 10
+    page.uncheck("#is-html")
+    page.fill("#text", FOREIGN["fr"])
+    page.click("#submit")
+    sync_api.expect(page.locator("#language")).to_contain_text("fr (not supported)")  # no eval: the CSP forbids it
+    assert page.locator("#topics .chip").count() == 0

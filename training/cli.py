@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     io.add_argument("--title-column", default="title", help="CSV column holding the title (optional)")
     io.add_argument("--labels-column", default="labels", help="CSV column holding the labels")
     io.add_argument("--id-column", default="id", help="CSV column holding the document id (optional)")
+    io.add_argument("--languages", nargs="+", metavar="CODE",
+                    help="ISO 639-1 codes the model reads (default: detected from the corpus); "
+                         "articles confidently in another language get no topics")
     io.add_argument("--label-separator", default="|", help="separates several labels in one CSV cell")
     model = p.add_argument_group("model")
     model.add_argument("--C", type=float, default=defaults.C,
@@ -84,7 +87,7 @@ def options_from_args(argv: Sequence[str] | None = None) -> TrainOptions:
     return TrainOptions(
         data=args.data, out=args.out, split_field=args.split_field, test_size=args.test_size, folds=args.folds,
         seed=args.seed, min_examples=args.min_examples, refit=args.refit, search=args.search, keep=args.keep,
-        quiet=args.quiet, signing_key=signing_key_from_environment(), argv=argv,
+        quiet=args.quiet, languages=args.languages, signing_key=signing_key_from_environment(), argv=argv,
         streaming=StreamingOptions(hash_bits=args.hash_bits, epochs=args.epochs, alpha=args.alpha,
                                    batch_size=args.batch_size, shuffle_buffer=args.shuffle_buffer)
         if args.streaming else None,

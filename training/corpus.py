@@ -19,13 +19,14 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from runtime.articles import compose_text
+from runtime.articles import InvalidArticle, article_from_html, compose_text
 from runtime.bundle import sha256_file
 
 LABELS_FILE = "labels.json"
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
 TEXT_SUFFIXES = (".txt", ".txt.gz")
+HTML_SUFFIXES = (".html", ".htm", ".html.gz")  # label folders may hold saved pages (runtime/html.py)
 DEFAULT_LABEL_SEPARATOR = "|"
 
 
@@ -133,6 +134,8 @@ def _optional_str(record: dict, key: str, path: Path, line: int) -> str | None:
 
 
 def _make_document(record: dict, path: Path, line: int, split_field: str = "split") -> Document:
+    if "html" in record and "text" not in record:
+        record = _from_html(record, path, line)
     text = record.get("text")
     correction = record.get("correction") is True
     if correction and text is None:
@@ -206,8 +209,17 @@ def read_csv(path: Path, columns: CsvColumns = CsvColumns()) -> Iterator[Documen
             raise CorpusError(path, f"not UTF-8 text ({exc.reason})") from None
 
 
+def _from_html(record: dict, path: Path, line: int) -> dict:
+    """The record with the main text (and, when it has none, the title) of its ``html`` field."""
+    try:
+        article = article_from_html(record["html"] if isinstance(record["html"], str) else "")
+    except InvalidArticle as exc:
+        raise CorpusError(path, f"field 'html': {exc.detail}", line) from None
+    return {**record, "text": article.text, "title": record.get("title") or article.title or ""}
+
+
 def read_label_folders(root: Path) -> Iterator[Document]:
-    """Yield one document per ``LABEL/*.txt`` file under ``root``.
+    """Yield one document per ``LABEL/*.txt`` or ``LABEL/*.html`` file under ``root``.
 
     The first line of a file is its title when a blank line follows it.
     A folder named ``_none`` holds "none of these" examples.
@@ -220,6 +232,11 @@ def read_label_folders(root: Path) -> Iterator[Document]:
             raise CorpusError(path, f"not UTF-8 text ({exc.reason})") from None
         if not content:
             raise CorpusError(path, "empty file", 1)
+        if path.name.endswith(HTML_SUFFIXES):
+            page = _from_html({"html": content}, path, 1)
+            yield Document(id=doc_id, text=page["text"], title=page["title"], labels=labels, source=str(path),
+                           line=1)
+            continue
         title, _, body = content.partition("\n\n")
         if not body.strip() or "\n" in title:
             title, body = "", content
@@ -227,10 +244,10 @@ def read_label_folders(root: Path) -> Iterator[Document]:
 
 
 def _label_files(root: Path) -> Iterator[tuple[str, Path, tuple[str, ...]]]:
-    """(document id, file, labels) of every ``LABEL/*.txt`` file under ``root``, in reading order."""
+    """(document id, file, labels) of every ``LABEL/*.txt`` or ``*.html`` file under ``root``, in reading order."""
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         labels = () if folder.name == "_none" else (folder.name,)
-        for path in sorted(p for p in folder.iterdir() if p.name.endswith(TEXT_SUFFIXES)):
+        for path in sorted(p for p in folder.iterdir() if p.name.endswith(TEXT_SUFFIXES + HTML_SUFFIXES)):
             yield f"{folder.name}/{path.name}", path, labels
 
 
@@ -333,6 +350,24 @@ def read_descriptions(folder: Path) -> dict[str, str]:
     except (ValueError, KeyError) as exc:
         raise CorpusError(path, f"cannot read label descriptions: {exc}") from None
     return dict(labels)
+
+
+def read_codes(folder: Path) -> dict[str, list[dict]]:
+    """Read each label's standard codes (IPTC Media Topics) from ``labels.json``'s ``codes``, if any.
+
+    ``{"codes": {label: [{"scheme", "code", "label", "uri"}, ...]}}``: a custom
+    taxonomy carries its own codes the same way (docs/training.md).
+    """
+    path = folder / LABELS_FILE
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    codes = data.get("codes", {}) if isinstance(data, dict) else {}
+    for label, entries in codes.items():
+        if not isinstance(entries, list) or not all(
+                isinstance(e, dict) and isinstance(e.get("code"), str) for e in entries):
+            raise CorpusError(path, f"codes of {label!r} must be a list of objects with a 'code' string")
+    return codes
 
 
 def read_corpus(paths: Iterable[Path | str], columns: CsvColumns = CsvColumns(),

@@ -21,7 +21,9 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
-from training.corpus import Corpus, CorpusError, Document, check_label_support, label_matrix, read_corpus, texts
+from runtime.language import detect
+from training.corpus import Corpus, CorpusError, Document, check_label_support, label_matrix, read_codes, \
+    read_corpus, texts
 from training.evaluate import compute_report
 from training.options import TrainOptions
 from training.pipeline import Hyperparameters, build_pipeline, why_defaults
@@ -161,6 +163,17 @@ def grid_search(options: TrainOptions, docs: list[Document], labels: list[str], 
 
 # -- the run --------------------------------------------------------------
 
+def corpus_languages(docs: Sequence[Document], sample: int = 400, share: float = 0.1) -> list[str]:
+    """Name the languages of a corpus: those of at least ``share`` of a sample's confident detections."""
+    step = max(1, len(docs) // sample)
+    # Asked against no language, "supported" is False exactly when the detector is confident.
+    found = [lang.code for lang in (detect(f"{d.title or ''}\n{d.text}", ()) for d in docs[::step])
+             if not lang.supported]
+    if not found:
+        return ["en"]
+    return sorted({c for c in found if found.count(c) >= share * len(found)})
+
+
 def train(options: TrainOptions) -> Path:
     """Train with the trainer ``options`` ask for and publish the bundle; return its folder."""
     progress = Progress(options.quiet)
@@ -216,10 +229,16 @@ def fit_in_memory(options: TrainOptions, progress: Progress) -> Trained:
     }
     if search_table is not None:
         report["search"] = search_table
+    codes: dict[str, list[dict]] = {}
+    for source in options.data:
+        if Path(source).is_dir():
+            codes.update(read_codes(Path(source)))
     manifest = {
         "labels": labels,
         "thresholds": {label: float(t) for label, t in zip(labels, thresholds)},
         "descriptions": {label: corpus.descriptions[label] for label in labels if label in corpus.descriptions},
+        "codes": {label: codes[label] for label in labels if label in codes},
+        "languages": options.languages or corpus_languages(final_docs),
         "multilabel": multilabel,
         "label_counts": {label: int(sum(label in d.labels for d in final_docs)) for label in labels},
         "none_count": int(sum(not d.labels for d in final_docs)),

@@ -49,8 +49,17 @@ async function loadLabels() {
   }
   labelInfo = Object.fromEntries(body.labels.map((entry) => [entry.label, entry]));
   for (const entry of body.labels) {
-    list.append(el("dt", {}, entry.label), el("dd", {}, entry.description || "(no scope note)"));
+    list.append(el("dt", {}, entry.label), el("dd", {}, entry.description || "(no scope note)", codeList(entry.codes)));
   }
+}
+
+// IPTC Media Topics codes (or a custom taxonomy's own) as links to their URIs.
+function codeList(codes) {
+  const span = el("span", {class: "codes"});
+  for (const c of codes || []) {
+    span.append(" ", el("a", {href: c.uri || "#", class: "code", title: c.scheme || ""}, `${c.code} ${c.label || ""}`.trim()));
+  }
+  return span;
 }
 
 // Wrap every occurrence of the explaining terms (single words or n-grams) in <mark>.
@@ -72,10 +81,21 @@ function render(result, title, text) {
   document.getElementById("result").hidden = false;
   document.getElementById("model-version").textContent = result.model.version;
   const chips = document.getElementById("topics");
-  chips.replaceChildren(...result.topics.map((t) => el("li", {class: "chip"}, `${t.label} ${(t.score * 100).toFixed(0)}%`)));
-  document.getElementById("verdict").textContent = result.topics.length
-    ? `This article is about ${result.topics.map((t) => t.label).join(", ")}.`
-    : "None of the topics applies clearly to this article.";
+  chips.replaceChildren(...result.topics.map((t) => el("li", {class: "chip"},
+    `${t.label} ${(t.score * 100).toFixed(0)}%`, codeList(t.codes))));
+  const unreadable = result.language_supported === false;
+  document.getElementById("verdict").textContent = unreadable
+    ? `This model does not read this article's language (${result.language}): no topics.`
+    : result.topics.length
+      ? `This article is about ${result.topics.map((t) => t.label).join(", ")}.`
+      : "None of the topics applies clearly to this article.";
+  document.getElementById("language").textContent = result.language
+    ? `Language: ${result.language}${unreadable ? " (not supported)" : ""}` : "";
+  const extracted = document.getElementById("extracted");
+  extracted.hidden = !result.extracted;
+  if (result.extracted) {
+    extracted.textContent = `Extracted ${result.extracted.characters} characters; title: ${result.extracted.title || "(none)"}`;
+  }
   const chosen = new Set(result.topics.map((t) => t.label));
   const scores = document.getElementById("scores");
   scores.replaceChildren();
@@ -103,15 +123,18 @@ form.addEventListener("submit", async (event) => {
   event.preventDefault();
   showError("");
   const title = document.getElementById("title").value.trim();
-  const text = document.getElementById("text").value;
-  if (!text.trim()) { showError("Paste an article first."); return; }
+  const pasted = document.getElementById("text").value;
+  const isHtml = document.getElementById("is-html").checked;
+  if (!pasted.trim()) { showError("Paste an article first."); return; }
   const button = document.getElementById("submit");
   button.disabled = true;
   try {
-    const {status, body} = await callApi("POST", "/v1/classify", {title: title || null, text, explain: true});
+    const request = isHtml ? {html: pasted, return_text: true} : {text: pasted};
+    const {status, body} = await callApi("POST", "/v1/classify",
+      {...request, title: title || null, explain: true, codes: true});
     if (status !== 200) { showError(body.detail || `The server answered ${status}.`); return; }
     if (!Object.keys(labelInfo).length) await loadLabels();
-    render(body, title, text);
+    render(body, title || (body.extracted && body.extracted.title), isHtml ? body.extracted.text : pasted);
   } catch (e) {
     showError("The server could not be reached: " + e.message);
   } finally {

@@ -1,0 +1,74 @@
+"""Check a taxonomy's IPTC Media Topics codes against the official vocabulary, fetched by the user.
+
+    python -m training.check_codes seeds/labels.json --vocabulary cptall-en-GB.json
+
+IPTC publishes Media Topics under CC BY 4.0 as JSON-LD (``cptall-en-GB.json``
+from the IPTC controlled-vocabulary server; docs/training.md). The service has
+no network access, so this project does not fetch it: the user does, and this
+command says, for every code in ``labels.json``, whether it exists, whether it
+is retired, and whether its English preferred label and URI match.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+URI_PREFIX = "http://cv.iptc.org/newscodes/mediatopic/"
+
+
+def read_vocabulary(path: Path) -> dict[str, dict]:
+    """Map each code in an IPTC JSON-LD file to {"label", "uri", "retired"}."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    concepts = data.get("conceptSet", []) if isinstance(data, dict) else data
+    vocabulary = {}
+    for concept in concepts:
+        qcode = concept.get("qcode", "")
+        code = qcode.split(":", 1)[-1] if qcode else concept.get("uri", "").rsplit("/", 1)[-1]
+        labels = concept.get("prefLabel", {})
+        label = labels.get("en-GB") or labels.get("en-US") or labels.get("en") if isinstance(labels, dict) else labels
+        vocabulary[code] = {"label": label, "uri": concept.get("uri", URI_PREFIX + code),
+                            "retired": "retired" in concept}
+    return vocabulary
+
+
+def check(codes: dict[str, list[dict]], vocabulary: dict[str, dict]) -> list[str]:
+    """Return one line per problem: unknown or retired codes, labels or URIs that differ."""
+    problems = []
+    for label, entries in codes.items():
+        for entry in entries:
+            if entry.get("scheme", "iptc-mediatopic") != "iptc-mediatopic":
+                continue
+            code, known = entry["code"], vocabulary.get(entry["code"])
+            if known is None:
+                problems.append(f"{label}: {code} is not in the vocabulary")
+                continue
+            if known["retired"]:
+                problems.append(f"{label}: {code} is retired")
+            if entry.get("label") and known["label"] and entry["label"] != known["label"]:
+                problems.append(f"{label}: {code} is {known['label']!r} in the vocabulary, not {entry['label']!r}")
+            if entry.get("uri") and entry["uri"] != known["uri"]:
+                problems.append(f"{label}: {code}'s URI is {known['uri']}, not {entry['uri']}")
+    return problems
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print every problem found and return 1 if there is any, 0 when all codes check out."""
+    parser = argparse.ArgumentParser(prog="python -m training.check_codes", description=__doc__.split("\n\n")[0])
+    parser.add_argument("taxonomy", type=Path, help="a labels.json with a 'codes' object")
+    parser.add_argument("--vocabulary", type=Path, required=True, help="IPTC's cptall-en-GB.json (JSON-LD)")
+    args = parser.parse_args(argv)
+    codes = json.loads(args.taxonomy.read_text(encoding="utf-8")).get("codes", {})
+    problems = check(codes, read_vocabulary(args.vocabulary))
+    for line in problems:
+        print(line)
+    count = sum(len(v) for v in codes.values())
+    print(f"{count - len(problems)} of {count} codes check out" if problems else f"all {count} codes check out")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
