@@ -34,6 +34,7 @@ SIGNATURE_FILE = "manifest.sig"
 CURRENT_LINK = "current"
 CANDIDATE_LINK = "candidate"
 EVALUATION_FILE = "evaluation.jsonl"  # the held-out split, for the promotion gate
+REFUSED_MARKER = ".refused"  # in a bundle the gate refused: never a rollback target
 STAGING_PREFIX = ".staging-"
 FORMAT_VERSION = 1
 DEFAULT_KEEP = 5
@@ -182,6 +183,9 @@ def publish(staging: Path, root: Path, version: str, keep: int = DEFAULT_KEEP,
     read_manifest(final, signing_key)
     _fsync_dir(root)
     if candidate and current_version(root) is not None:
+        superseded = candidate_version(root)
+        if superseded and (root / superseded).is_dir():  # never gated: not a rollback target either
+            (root / superseded / REFUSED_MARKER).touch()
         point_link(root, version, CANDIDATE_LINK)
     else:
         point_current(root, version)
@@ -227,8 +231,11 @@ def link_of(root: Path, version: str) -> str:
     return CANDIDATE_LINK if candidate_version(root) == version else version
 
 
-def clear_candidate(root: Path) -> None:
-    """Remove the ``candidate`` link (the bundle itself stays until pruned)."""
+def clear_candidate(root: Path, refused: bool = False) -> None:
+    """Remove the ``candidate`` link (the bundle stays until pruned); mark it when it was ``refused``."""
+    version = candidate_version(root)
+    if refused and version and (root / version).is_dir():
+        (root / version / REFUSED_MARKER).touch()
     (root / CANDIDATE_LINK).unlink(missing_ok=True)
     _fsync_dir(root)
 
@@ -243,9 +250,10 @@ def list_versions(root: Path) -> list[str]:
 
 
 def previous_version(root: Path) -> str | None:
-    """Return the newest version older than the current one, or None."""
-    current = current_version(root)
-    older = [v for v in list_versions(root) if current is None or v < current]
+    """Return the newest version older than the current one, or None; never a candidate or a refused one."""
+    current, candidate = current_version(root), candidate_version(root)
+    older = [v for v in list_versions(root) if (current is None or v < current) and v != candidate
+             and not (root / v / REFUSED_MARKER).exists()]
     return older[-1] if older else None
 
 

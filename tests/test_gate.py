@@ -52,3 +52,30 @@ def test_good_candidate_promoted_then_rolled_back(models_dir, tmp_path, toy_corp
     assert bundle.current_version(models_dir) == before
     actions = [json.loads(line)["action"] for line in (models_dir / "audit.jsonl").read_text().splitlines()]
     assert actions == ["promote", "rollback"]
+
+
+def test_admin_endpoints_gate_refuse_promote_rollback(models_dir, tmp_path, toy_corpus):
+    from service import create_app
+    from service.auth import hash_key
+
+    golden = write_jsonl(tmp_path / "golden.jsonl", make_documents(8, seed=11))
+    app = create_app({"TESTING": True, "TOPICS_MODEL_DIR": str(models_dir), "TOPICS_RELOAD_INTERVAL": 3600.0,
+                      "TOPICS_API_KEYS": f"{hash_key('boss')}:admin:ops", "TOPICS_GOLDEN_FILE": str(golden)})
+    client = app.test_client()
+    headers = {"Authorization": "Bearer boss"}
+    first = bundle.current_version(models_dir)
+    assert client.post("/v1/model/promote", headers=headers).status_code == 409  # no candidate yet
+    assert client.post("/v1/model/promote", json={"force": "yes"}, headers=headers).status_code == 422
+    train_into(models_dir, [write_jsonl(tmp_path / "bad.jsonl", _damaged("weather"))], candidate=True)
+    refused = client.post("/v1/model/promote", headers=headers).get_json()
+    assert refused["promoted"] is False and any("'weather'" in r for r in refused["reasons"])
+    assert refused["topics"]["weather"]["examples"]
+    assert client.post("/v1/model/refuse", headers=headers).get_json()["refused"] == refused["candidate"]
+    good = train_into(models_dir, [toy_corpus], candidate=True, seed=5).name
+    promoted = client.post("/v1/model/promote", headers=headers).get_json()
+    assert promoted["promoted"] is True and promoted["version"] == good
+    assert client.post("/v1/classify", json={"text": "goal"}, headers=headers).get_json()["model"]["version"] == good
+    assert client.post("/v1/model/rollback", headers=headers).get_json()["version"] == first
+    log = [json.loads(line) for line in (models_dir / "audit.jsonl").read_text().splitlines()]
+    assert [e["action"] for e in log] == ["refuse", "refuse", "promote", "rollback"]
+    assert all(e["who"] == "api-key:ops" for e in log)

@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             candidate = bundle.candidate_version(args.out)
             if candidate is None:
                 raise BundleError(f"{args.out}: no candidate to refuse")
-            bundle.clear_candidate(args.out)
+            bundle.clear_candidate(args.out, refused=True)
             gate.audit(args.out, "refuse", args.who, candidate=candidate, reasons=["refused by operator"])
             print(f"refused {candidate}")
             return 0
