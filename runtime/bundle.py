@@ -32,6 +32,9 @@ MODEL_FILE = "model.joblib"
 MANIFEST_FILE = "manifest.json"
 SIGNATURE_FILE = "manifest.sig"
 CURRENT_LINK = "current"
+CANDIDATE_LINK = "candidate"
+EVALUATION_FILE = "evaluation.jsonl"  # the held-out split, for the promotion gate
+REFUSED_MARKER = ".refused"  # in a bundle the gate refused: never a rollback target
 STAGING_PREFIX = ".staging-"
 FORMAT_VERSION = 1
 DEFAULT_KEEP = 5
@@ -168,39 +171,73 @@ def check_compatible(manifest: dict, installed: dict[str, str]) -> None:
 
 
 def publish(staging: Path, root: Path, version: str, keep: int = DEFAULT_KEEP,
-            signing_key: bytes | None = None) -> Path:
-    """Move a complete bundle into place and point ``current`` at it, atomically.
+            signing_key: bytes | None = None, candidate: bool = False) -> Path:
+    """Move a complete bundle into place and point ``current`` (or ``candidate``) at it, atomically.
 
     The bundle is verified after the move and before the link changes; any
-    failure leaves ``current`` where it was.
+    failure leaves the links where they were. A candidate waits for the
+    promotion gate (``runtime.gate``) instead of going live.
     """
     final = root / version
     os.rename(staging, final)
     read_manifest(final, signing_key)
     _fsync_dir(root)
-    point_current(root, version)
+    if candidate and current_version(root) is not None:
+        superseded = candidate_version(root)
+        if superseded and (root / superseded).is_dir():  # never gated: not a rollback target either
+            (root / superseded / REFUSED_MARKER).touch()
+        point_link(root, version, CANDIDATE_LINK)
+    else:
+        point_current(root, version)
     prune(root, keep)
     return final
 
 
-def point_current(root: Path, version: str) -> None:
-    """Atomically repoint ``root/current`` to ``root/version``."""
+def point_link(root: Path, version: str, name: str) -> None:
+    """Atomically repoint ``root/name`` to ``root/version``."""
     if not (root / version).is_dir():
         raise BundleError(f"{root / version}: no such version")
-    link = root / f".{CURRENT_LINK}-{os.getpid()}-{time.monotonic_ns()}"
+    link = root / f".{name}-{os.getpid()}-{time.monotonic_ns()}"
     os.symlink(version, link)
     try:
-        os.replace(link, root / CURRENT_LINK)
+        os.replace(link, root / name)
     except BaseException:
         link.unlink(missing_ok=True)
         raise
     _fsync_dir(root)
 
 
+def point_current(root: Path, version: str) -> None:
+    """Atomically repoint ``root/current`` to ``root/version``."""
+    point_link(root, version, CURRENT_LINK)
+
+
 def current_version(root: Path) -> str | None:
     """Return the version ``current`` points to, or None."""
     link = root / CURRENT_LINK
     return os.readlink(link) if link.is_symlink() else None
+
+
+def candidate_version(root: Path) -> str | None:
+    """Return the version ``candidate`` points to, or None."""
+    link = root / CANDIDATE_LINK
+    return os.readlink(link) if link.is_symlink() else None
+
+
+def link_of(root: Path, version: str) -> str:
+    """Name the link that points at ``version`` (``current`` or ``candidate``), else the version itself."""
+    if current_version(root) == version:
+        return CURRENT_LINK
+    return CANDIDATE_LINK if candidate_version(root) == version else version
+
+
+def clear_candidate(root: Path, refused: bool = False) -> None:
+    """Remove the ``candidate`` link (the bundle stays until pruned); mark it when it was ``refused``."""
+    version = candidate_version(root)
+    if refused and version and (root / version).is_dir():
+        (root / version / REFUSED_MARKER).touch()
+    (root / CANDIDATE_LINK).unlink(missing_ok=True)
+    _fsync_dir(root)
 
 
 def list_versions(root: Path) -> list[str]:
@@ -213,16 +250,17 @@ def list_versions(root: Path) -> list[str]:
 
 
 def previous_version(root: Path) -> str | None:
-    """Return the newest version older than the current one, or None."""
-    current = current_version(root)
-    older = [v for v in list_versions(root) if current is None or v < current]
+    """Return the newest version older than the current one, or None; never a candidate or a refused one."""
+    current, candidate = current_version(root), candidate_version(root)
+    older = [v for v in list_versions(root) if (current is None or v < current) and v != candidate
+             and not (root / v / REFUSED_MARKER).exists()]
     return older[-1] if older else None
 
 
 def prune(root: Path, keep: int) -> list[str]:
     """Delete the oldest versions beyond ``keep``; never the current one or the one before it."""
     current = current_version(root)
-    protected = {current, previous_version(root)}
+    protected = {current, previous_version(root), candidate_version(root)}
     removed = []
     versions = list_versions(root)
     for version in versions[: max(0, len(versions) - keep)]:

@@ -1,16 +1,18 @@
-"""Admin endpoints: reload the published model now, or roll back to the previous version.
+"""Admin endpoints: reload the published model, gate a candidate into it, refuse it, or roll back.
 
-Registered only when an API key with the ``admin`` scope is configured.
+Registered only when an API key with the ``admin`` scope is configured. The
+gate's decision is ``runtime.gate``'s, the same as ``python -m training.promote``;
+each promotion, refusal and rollback is appended to ``audit.jsonl`` with the key's name.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, current_app
+from flask import Blueprint, current_app, request
 
-from runtime import bundle
-from service.errors import Conflict, NotReady
+from runtime import bundle, gate
+from service.errors import Conflict, InvalidField, NotReady
 
 bp = Blueprint("admin", __name__, url_prefix="/v1/model")
 
@@ -42,4 +44,58 @@ def rollback():
     except bundle.BundleError as exc:
         bundle.point_current(root, before)
         raise Conflict(f"Version {target} failed verification; {before} stays current: {exc}") from None
+    gate.audit(root, "rollback", _who(), current=before, restored=target)
     return {"version": holder.model.version, "previous": before}
+
+
+def _who() -> str:
+    return f"api-key:{getattr(request, 'api_key_name', 'unknown')}"
+
+
+def _options() -> dict:
+    body = request.get_json(silent=True) or {}
+    if not isinstance(body, dict):
+        raise InvalidField("The body must be a JSON object.")
+    options = {}
+    if "force" in body:
+        if not isinstance(body["force"], bool):
+            raise InvalidField("'force' must be true or false.", field="force")
+        options["force"] = body["force"]
+    for name in ("micro_margin", "topic_margin"):
+        if name in body:
+            value = body[name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise InvalidField(f"'{name}' must be a number from 0 to 1.", field=name)
+            options[name] = float(value)
+    return options
+
+
+@bp.post("/promote")
+def promote():
+    """Compare the candidate with current; promote it if it passes (or ``force``); answer with the figures."""
+    holder = current_app.extensions["topics"]
+    root = Path(current_app.config["TOPICS_MODEL_DIR"])
+    golden = current_app.config["TOPICS_GOLDEN_FILE"] or None
+    options = _options()
+    try:
+        decision = gate.gate(root, Path(golden) if golden else None, who=_who(),
+                             signing_key=current_app.config["TOPICS_SIGNING_KEY"].encode() or None, **options)
+    except (bundle.BundleError, ValueError, OSError) as exc:
+        raise Conflict(f"Nothing was promoted: {exc}") from None
+    promoted = decision.promote or options.get("force", False)
+    if promoted:
+        holder.reload()
+    return {"promoted": promoted, "forced": promoted and not decision.promote,
+            "version": holder.model.version, **decision.to_dict()}
+
+
+@bp.post("/refuse")
+def refuse():
+    """Drop the candidate link, audited; the bundle stays on disk until pruned."""
+    root = Path(current_app.config["TOPICS_MODEL_DIR"])
+    candidate = bundle.candidate_version(root)
+    if candidate is None:
+        raise Conflict(f"There is no candidate in {root} to refuse.")
+    bundle.clear_candidate(root, refused=True)
+    gate.audit(root, "refuse", _who(), candidate=candidate, reasons=["refused by operator"])
+    return {"refused": candidate}

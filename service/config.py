@@ -41,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     # Proxies in front whose X-Forwarded-For / -Proto are trusted (0: none; the compose and Kubernetes
     # deployments put one nginx in front and set 1). The client's address then reaches the request log.
     "TOPICS_PROXY_HOPS": 0,
+    # Pinned JSONL of articles with true labels that the promotion gate scores besides the bundles' held-out split.
+    "TOPICS_GOLDEN_FILE": "",
 }
 
 

@@ -256,6 +256,18 @@ def build_spec(admin: bool = True) -> dict:
             "version and loads it.", {"200": _json(_ref("Rollback"), "Rolled back."),
                                       "409": _problem("Nothing older to roll back to, or it failed verification.")},
             errors=("401", "403"), tag="admin")}
+        paths["/v1/model/promote"] = {"post": _op(
+            "promoteCandidate", "Gate the candidate into current", "Needs an `admin` key. Scores candidate and current "
+            "on the bundles' held-out split plus `TOPICS_GOLDEN_FILE`; promotes only when micro-F1 falls by at most "
+            "`micro_margin` (0.01) and no topic's F1 by more than `topic_margin` (0.05), or when `force` is true. "
+            "A refusal answers 200 with `promoted: false`, the reasons and per-topic figures with examples.",
+            {"200": _json({"type": "object"}, "The decision and its figures."),
+             "409": _problem("No candidate or no current model, or a bundle failed verification.")},
+            errors=("401", "403", "422"), tag="admin")}
+        paths["/v1/model/refuse"] = {"post": _op(
+            "refuseCandidate", "Drop the candidate", "Needs an `admin` key. Removes the `candidate` link (audited).",
+            {"200": _json({"type": "object"}, "Refused."), "409": _problem("There is no candidate.")},
+            errors=("401", "403"), tag="admin")}
     return {
         "openapi": "3.1.0",
         "info": {"title": "News topics", "version": "1",

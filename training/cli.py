@@ -75,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     refit.add_argument("--refit", dest="refit", action="store_true", default=None,
                        help="refit on all documents after evaluating (default without --split-field)")
     refit.add_argument("--no-refit", dest="refit", action="store_false", help="publish the model evaluated")
+    run.add_argument("--candidate", action="store_true",
+                     help="publish as OUT/candidate; `python -m training.promote` gates it into current")
     run.add_argument("--keep", type=int, default=DEFAULT_KEEP, help="published versions to keep")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return p
@@ -87,6 +89,7 @@ def options_from_args(argv: Sequence[str] | None = None) -> TrainOptions:
     return TrainOptions(
         data=args.data, out=args.out, split_field=args.split_field, test_size=args.test_size, folds=args.folds,
         seed=args.seed, min_examples=args.min_examples, refit=args.refit, search=args.search, keep=args.keep,
+        candidate=args.candidate,
         quiet=args.quiet, languages=args.languages, signing_key=signing_key_from_environment(), argv=argv,
         streaming=StreamingOptions(hash_bits=args.hash_bits, epochs=args.epochs, alpha=args.alpha,
                                    batch_size=args.batch_size, shuffle_buffer=args.shuffle_buffer)

@@ -63,6 +63,7 @@ class TrainOptions:
     refit: bool | None = None
     search: bool = False
     keep: int = DEFAULT_KEEP
+    candidate: bool = False  # publish beside current; runtime.gate decides promotion
     quiet: bool = False
     signing_key: bytes | None = None
     argv: list[str] = field(default_factory=list)

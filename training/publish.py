@@ -33,6 +33,7 @@ class Trained:
     pipeline: object
     report: dict
     manifest: dict
+    evaluation: list[dict] | None = None  # the held-out documents, kept in the bundle for the promotion gate
 
 
 def summary(report: dict) -> dict:
@@ -66,6 +67,9 @@ def publish(options: TrainOptions, trained: Trained, progress: Progress) -> Path
         (staging / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         (staging / "report.md").write_text(render_markdown(report, heading=f"Model {version}"))
         plot_report(report, staging / "report.png")
+        if trained.evaluation:
+            (staging / bundle.EVALUATION_FILE).write_text(
+                "".join(json.dumps(doc) + "\n" for doc in trained.evaluation), encoding="utf-8")
         manifest = {
             "version": version,
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -77,10 +81,12 @@ def publish(options: TrainOptions, trained: Trained, progress: Progress) -> Path
         manifest["training"] = {**manifest.get("training", {}), "timings": dict(progress.timings)}
         bundle.write_manifest(staging, manifest, options.signing_key)
         TopicModel.load(staging, options.signing_key)  # the published bundle must load
-        folder = bundle.publish(staging, options.out, version, options.keep, options.signing_key)
+        folder = bundle.publish(staging, options.out, version, options.keep, options.signing_key,
+                                options.candidate)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     progress.say(f"published {folder.name}: accuracy {report['accuracy']:.4f}, micro-F1 "
-                 f"{report['micro']['f1']:.4f}, macro-F1 {report['macro']['f1']:.4f} -> {options.out / 'current'}")
+                 f"{report['micro']['f1']:.4f}, macro-F1 {report['macro']['f1']:.4f} -> "
+                 f"{options.out / bundle.link_of(options.out, folder.name)}")
     return folder

@@ -263,4 +263,5 @@ def fit_in_memory(options: TrainOptions, progress: Progress) -> Trained:
             "min_examples": options.min_examples,
         },
     }
-    return Trained(pipeline, report, manifest)
+    evaluation = [{"id": d.id, "title": d.title, "text": d.text, "labels": list(d.labels)} for d in test_docs]
+    return Trained(pipeline, report, manifest, evaluation)

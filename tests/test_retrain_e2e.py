@@ -1,0 +1,61 @@
+"""The issue's end to end: a damaged candidate is refused naming its topic; a good one is promoted and served
+by every gunicorn worker while a client keeps classifying without one failed request; rollback restores."""
+
+import json
+import threading
+import time
+
+from runtime import bundle
+from tests.conftest import http, make_documents, train_into, write_jsonl
+from tests.test_gate import _damaged
+from training import promote
+
+BODY = json.dumps({"text": "goal striker match league"}).encode()
+
+
+def _wait_for(server, version: str, in_a_row: int = 20) -> None:
+    """Poll until ``in_a_row`` consecutive answers (spread over the workers) come from ``version``."""
+    deadline, streak = time.monotonic() + 30, 0
+    while streak < in_a_row:
+        assert time.monotonic() < deadline, f"{version} not served by every worker"
+        status, headers, _ = http("POST", server.url + "/v1/classify", BODY, {"Content-Type": "application/json"})
+        streak = streak + 1 if status == 200 and headers.get("X-Model-Version") == version else 0
+
+
+def test_refuse_promote_serve_rollback_without_a_failed_request(start_server, models_dir, tmp_path, toy_corpus,
+                                                                 capsys):
+    first = bundle.current_version(models_dir)
+    server = start_server(models_dir, workers=2, TOPICS_RELOAD_INTERVAL="0.2")
+    failures, answers, stop = [], [], threading.Event()
+
+    def client_loop():
+        while not stop.is_set():
+            try:
+                status, headers, _ = http("POST", server.url + "/v1/classify", BODY,
+                                          {"Content-Type": "application/json"})
+            except OSError as exc:
+                failures.append(repr(exc))
+                continue
+            answers.append(headers.get("X-Model-Version"))
+            if status != 200:
+                failures.append(status)
+
+    loop = threading.Thread(target=client_loop)
+    loop.start()
+    try:
+        golden = write_jsonl(tmp_path / "golden.jsonl", make_documents(8, seed=11))
+        train_into(models_dir, [write_jsonl(tmp_path / "bad.jsonl", _damaged("weather"))], candidate=True)
+        assert promote.main(["promote", "--out", str(models_dir), "--golden", str(golden)]) == 1
+        assert "topic 'weather'" in capsys.readouterr().out
+        assert promote.main(["refuse", "--out", str(models_dir)]) == 0
+        good = train_into(models_dir, [toy_corpus], candidate=True, seed=5).name
+        assert bundle.current_version(models_dir) == first  # a candidate is not served
+        assert promote.main(["promote", "--out", str(models_dir), "--golden", str(golden)]) == 0
+        _wait_for(server, good)
+        assert promote.main(["rollback", "--out", str(models_dir)]) == 0
+        _wait_for(server, first)
+    finally:
+        stop.set()
+        loop.join()
+    assert failures == []
+    assert {first, good} <= set(answers)
