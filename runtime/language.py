@@ -38,9 +38,24 @@ class Language(NamedTuple):
 
 @lru_cache(maxsize=1)
 def _identifier():
-    from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+    """py3langid's model, unpacked in memory.
 
-    return LanguageIdentifier.from_modelpath(MODEL_DIR / MODEL_FILE, norm_probs=True)
+    py3langid's own loader unpacks the model into a temporary file larger than the 64 MB /tmp a
+    read-only container gives the service (docker-compose.yml), so the bundle failed to load there.
+    """
+    import io
+    import lzma
+
+    import numpy as np
+    from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+    from py3langid.modelio import _to_array
+
+    with lzma.open(MODEL_DIR / MODEL_FILE) as packed:
+        unpacked = io.BytesIO(packed.read())
+    with np.load(unpacked, allow_pickle=False) as data:
+        return LanguageIdentifier(np.asarray(data["ptc"]), np.asarray(data["pc"]), data["classes"].tolist(),
+                                  _to_array(data["nextmove"]), data["out_feat"].tolist(), norm_probs=True,
+                                  tk_row=_to_array(data["nextmove_row"]))
 
 
 def detect(text: str, trained: Sequence[str] = ("en",)) -> Language:

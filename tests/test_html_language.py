@@ -361,3 +361,22 @@ def test_check_codes_against_a_vocabulary_file(tmp_path, capsys):
     assert main([str(ROOT / "seeds" / "labels.json"), "--vocabulary", str(vocabulary)]) == 1
     out = capsys.readouterr().out
     assert "something else" in out and "retired" in out and "not in the vocabulary" in out
+
+
+def test_the_detector_loads_without_a_writable_temporary_folder(monkeypatch, tmp_path):
+    import tempfile
+
+    from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+
+    from runtime import language
+
+    reference = LanguageIdentifier.from_modelpath(MODEL_DIR / MODEL_FILE, norm_probs=True)
+    missing = tmp_path / "no-such-folder"  # what a read-only container's full /tmp amounts to
+    monkeypatch.setattr(tempfile, "tempdir", str(missing))
+    language._identifier.cache_clear()
+    try:
+        identifier = language._identifier()
+        for text in ("Biden and Xi meet in Lima to talk about tariffs", "Le président a rencontré son homologue"):
+            assert identifier.rank(text)[:3] == reference.rank(text)[:3]
+    finally:
+        language._identifier.cache_clear()
