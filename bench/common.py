@@ -246,30 +246,27 @@ def tree_pids(pid: int) -> list[int]:
     return found
 
 
-def tree_rss_mib(pid: int) -> float:
-    """Resident memory of a process and all its descendants, in MiB (Linux /proc)."""
+def _tree_kib(pid: int, file: str, field: str) -> int:
+    """Sum one ``field:`` line (in KiB) of ``/proc/<pid>/<file>`` over a process tree."""
     total = 0
     for current in tree_pids(pid):
         try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+            for line in Path(f"/proc/{current}/{file}").read_text().splitlines():
+                if line.startswith(field):
                     total += int(line.split()[1])
         except OSError:
             continue
-    return total / 1024
+    return total
+
+
+def tree_rss_mib(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MiB (Linux /proc)."""
+    return _tree_kib(pid, "status", "VmRSS:") / 1024
 
 
 def tree_pss_mib(pid: int) -> float:
     """Proportional memory of a process tree, in MiB: shared pages counted once across the tree."""
-    total = 0
-    for current in tree_pids(pid):
-        try:
-            for line in Path(f"/proc/{current}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
+    return _tree_kib(pid, "smaps_rollup", "Pss:") / 1024
 
 
 def tree_cpu(pid: int) -> float:

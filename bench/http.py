@@ -32,7 +32,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.common import WORK, ascii_only, news_mix, read_records, record, require_corpora
+from bench.common import WORK, ascii_only, news_mix, read_records, record, require_corpora, tree_cpu
 from bench.loadgen import free_port, worker_pids
 from training.options import TrainOptions
 from training.train import train
@@ -110,20 +110,11 @@ def server_pids(master: int) -> list[int]:
     return [master, *worker_pids(master)]
 
 
-def server_cpu(master: int) -> float:
-    """CPU seconds (user + system) the master and its workers have used so far."""
-    total = 0
-    for pid in server_pids(master):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def measured(url: str, master: int, connections: int, seconds: int, body_file: Path | None) -> dict:
     """One wrk run, with the server's CPU time per request and the cores it kept busy."""
-    before, started = server_cpu(master), time.monotonic()
+    before, started = tree_cpu(master), time.monotonic()
     run = wrk(url, connections, seconds, body_file)
-    used = server_cpu(master) - before
+    used = tree_cpu(master) - before
     run["cpu_us"] = used / max(run["requests"], 1) * 1e6
     run["cores"] = used / (time.monotonic() - started)
     return run

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import WORK, record, require_corpora
+from bench.common import HUFFPOST, WORK, record, require_corpora
 from runtime import scorer_c
 from runtime.articles import compose_text
 from runtime.html import extract
@@ -29,7 +29,6 @@ from training.options import TrainOptions
 from training.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
-HUFFPOST = ROOT.parent / "shared" / "corpora" / "huffpost" / "huffpost.jsonl"
 
 
 def _seed_records() -> list[dict]:

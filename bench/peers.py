@@ -197,11 +197,10 @@ def main(argv=None) -> int:
                     + f" | {ours / statistics.median(run['rate'] for run in group):.1f}x | "
                     f"{sum(run['errors'] for run in group)} |")
     # Per-round ratios as well: each round's servers ran seconds apart, so a slow spell moves them together.
-    per_round = {name: [o["rate"] / g["rate"] for o, g in zip(runs[servers[-1][0]], group)] for name, group in runs.items()}
+    per_round = {name: [o["rate"] / g["rate"] for o, g in zip(runs[servers[-1][0]], runs[name])] for name, *_ in servers[:-1]}
     ceiling = statistics.median(r["rate"] for r in runs[CEILING])
     flask = statistics.median(r["rate"] for r in runs[servers[0][0]])
     notes = "; ".join(f"{name}: {', '.join(f'{x:.1f}' for x in per_round[name])}" for name, *_ in servers[:-1])
-    # (per_round's CEILING entry is not reported: it is not a peer.)
     share = sum(any(ord(c) > 127 for c in t + x) for t, x in real) / len(real)
     record("The same pipeline, served three ways", "python -m bench.peers", "\n".join(rows),
            f"wrk, {CONNECTIONS} connections, {args.seconds} s per run, {args.rounds} rounds with the servers taking turns; "

@@ -27,14 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import CORPORA, ROOT, WORK, record
+from bench.common import HUFFPOST, ROOT, WORK, record
 from runtime.model import TopicModel
 
 DATA = ROOT / "bench" / "data"
 LABELS = DATA / "realnews-labels.jsonl"
 SECOND = DATA / "realnews-second-pass.jsonl"
 ADJUDICATED = DATA / "realnews-adjudication.jsonl"
-HUFFPOST = CORPORA / "huffpost" / "huffpost.jsonl"
 EXAMPLES = 12
 
 

@@ -61,12 +61,7 @@ def parse_article(record: object, where: str = "") -> Article:
         raise InvalidArticle(f"'text' must be a string, not {json_type(text)}.", field=f"{where}text")
     if not text.strip():
         raise InvalidArticle("'text' is empty.", field=f"{where}text")
-    title = record.get("title")
-    if title is not None and not isinstance(title, str):
-        raise InvalidArticle(f"'title' must be a string, not {json_type(title)}.", field=f"{where}title")
-    doc_id = record.get("id")
-    if doc_id is not None and (isinstance(doc_id, bool) or not isinstance(doc_id, (str, int))):
-        raise InvalidArticle(f"'id' must be a string or an integer, not {json_type(doc_id)}.", field=f"{where}id")
+    title, doc_id = _title_and_id(record, where)
     return Article(text=text, title=title, id=doc_id)
 
 
@@ -88,13 +83,19 @@ def _parse_html_article(record: dict, where: str) -> Article:
     html = record["html"]
     if not isinstance(html, str):
         raise InvalidArticle(f"'html' must be a string, not {json_type(html)}.", field=f"{where}html")
+    title, doc_id = _title_and_id(record, where)
+    return article_from_html(html, title, doc_id, where)
+
+
+def _title_and_id(record: dict, where: str) -> tuple[str | None, str | int | None]:
+    """The optional 'title' and 'id' of an article record, checked alike for text and HTML articles."""
     title = record.get("title")
     if title is not None and not isinstance(title, str):
         raise InvalidArticle(f"'title' must be a string, not {json_type(title)}.", field=f"{where}title")
     doc_id = record.get("id")
     if doc_id is not None and (isinstance(doc_id, bool) or not isinstance(doc_id, (str, int))):
         raise InvalidArticle(f"'id' must be a string or an integer, not {json_type(doc_id)}.", field=f"{where}id")
-    return article_from_html(html, title, doc_id, where)
+    return title, doc_id
 
 
 def compose_text(title: str | None, text: str, title_weight: int = 1) -> str:
