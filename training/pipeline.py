@@ -33,7 +33,8 @@ WHY_DEFAULTS = {
                  "half, lose on seeds cross-validation, and leave the compiled scorer for the slower Python path.",
     "min_df": "2: a term seen once cannot generalize and only grows the model.",
     "max_df": "1.0: sublinear TF-IDF already gives the commonest words little weight; not tuned.",
-    "max_features": "no cap: the seeds' vocabulary is small (16,738 terms with min_df 2 on the 10,720 seed documents); not tuned.",
+    "max_features": "no cap: the seeds' vocabulary is small (16,738 terms with min_df 2 on the 10,720 seed "
+                    "documents); not tuned.",
     "sublinear_tf": "1 + log(tf): a long article repeating a word is not that much more about it.",
     "title_weight": "2: headlines are dense with topic words; on the real-news dev half 1 is two points of "
                     "micro-F1 worse and 3 is level.",
