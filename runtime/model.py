@@ -8,6 +8,7 @@ when a key is set) before anything is unpickled.
 from __future__ import annotations
 
 import platform
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -19,11 +20,12 @@ import scipy.sparse
 import sklearn
 from sklearn.base import clone
 from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.pipeline import FeatureUnion
 
 from runtime import legacy
 from runtime.articles import compose_text
 from runtime.bundle import MODEL_FILE, BundleError, check_compatible, read_manifest
-from runtime.scorer import HashedScorer, LinearScorer, scorer_for
+from runtime.scorer import DEFAULT_TOKEN_PATTERN, HashedScorer, LinearScorer, scorer_for
 
 
 def library_versions() -> dict[str, str]:
@@ -94,6 +96,35 @@ class TopicModel:
         if self.scorer is not None:
             return self.scorer.predict_proba(docs)
         return np.asarray(self.pipeline.predict_proba(docs))
+
+    def unknown_share(self, texts: Sequence[str], titles: Sequence[str | None] | None = None) -> np.ndarray:
+        """Return, per article, the share of its words that the model's vocabulary does not know.
+
+        Words are the scikit-learn token rule after lowercasing; an article
+        with no words counts as wholly unknown (1.0). A model without a word
+        vocabulary (hashed features) gives NaN: it cannot tell known from new.
+        Drift reports and the labeling queue read it; it is not on the
+        classify path.
+        """
+        vocabulary, words_of = self._word_vocabulary()
+        out = np.full(len(texts), np.nan)
+        if vocabulary is None:
+            return out
+        for i, doc in enumerate(self.compose(texts, titles)):
+            words = words_of(doc.lower())
+            out[i] = sum(w not in vocabulary for w in words) / len(words) if words else 1.0
+        return out
+
+    def _word_vocabulary(self) -> tuple[set[str] | None, object]:
+        if not hasattr(self, "_vocabulary"):
+            vect = self.pipeline[0] if hasattr(self.pipeline, "steps") else None
+            if isinstance(vect, FeatureUnion):
+                vect = dict(vect.transformer_list).get("words")
+            names = getattr(vect, "vocabulary_", None)
+            # Bigrams and longer count through their words: "white house" teaches "white" and "house".
+            self._vocabulary = None if names is None else {w for term in names for w in term.split(" ")}
+            self._words_of = re.compile(getattr(vect, "token_pattern", None) or DEFAULT_TOKEN_PATTERN).findall
+        return self._vocabulary, self._words_of
 
     def topics(self, scores: np.ndarray, threshold: float | None = None) -> list[Topic]:
         """Return the labels whose score reaches the threshold, best first.

@@ -154,3 +154,10 @@ def test_version_names_sort_by_time():
 
 def test_bundle_folders_are_readable_by_other_users(models_dir):
     assert os.stat(_current(models_dir)).st_mode & 0o055 == 0o055
+
+
+def test_unknown_share_counts_words_the_vocabulary_lacks(models_dir):
+    model = TopicModel.load(models_dir / "current")
+    known = sorted(model._word_vocabulary()[0])[:4]
+    shares = model.unknown_share([" ".join(known), " ".join(known[:2] + ["zorblaxian", "quuxified"]), ""])
+    assert shares.tolist() == [0.0, 0.5, 1.0]
