@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from runtime.articles import InvalidArticle, parse_article
-from runtime.language import detect
+from runtime.language import language_of
 from runtime.model import TopicModel
 
 
@@ -26,10 +26,10 @@ def classify_records(model: TopicModel, records: list[dict | None], errors: list
     good = [i for i, error in enumerate(errors) if error is None]
     # Parsed again (cheap for text; an ``html`` record's page is extracted a second time).
     articles = [parse_article(records[i]) for i in good]
-    P = model.predict_proba([a.text for a in articles], [a.title for a in articles])
+    P, coverage = model.score([a.text for a in articles], [a.title for a in articles])
     answers: list[dict] = [{"id": _id_of(record), "error": error} for record, error in zip(records, errors)]
     for row, (i, article) in enumerate(zip(good, articles)):
-        language = detect(f"{article.title}\n{article.text}" if article.title else article.text, model.languages)
+        language = language_of(article, model, coverage[row])
         if language.supported:
             answer = {"id": article.id, **model.answer(P[row], threshold, top_k)}
         else:  # as the service answers: no topics for a language the model cannot read

@@ -10,6 +10,10 @@
  * with tf = 1 + log(count) (sublinear) or count, weight = idf x coefficient (runtime/scorer.py's
  * rows). Terms outside the vocabulary add nothing to either sum, as in the Python path.
  *
+ * It also counts the article's tokens and those the vocabulary knows (tokens[0], tokens[1]): the service
+ * takes a text whose words the model mostly knows to be in the model's language without running the
+ * language detector, which costs ten times the scoring (runtime/language.py).
+ *
  * Which characters are word characters, and what each lowercases to, comes from Python itself: the caller
  * builds the character table once (charmap_set) from str.isalnum() and str.lower(), for every code point
  * below 0x40000 (above it nothing is a word character or has a case, which tests/test_scorer_c.py checks).
@@ -26,6 +30,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The calling convention below; runtime/scorer_c.py refuses a library built from another one. */
+int64_t scorer_abi(void) { return 2; }
 
 typedef struct {
     uint64_t hash;
@@ -162,7 +169,7 @@ static int64_t encode(int32_t cp, unsigned char *out) {
 /* Writes the labels' normalized sums to out; returns the number of distinct vocabulary terms found,
  * -1 when memory runs out, -2 when the text holds a character Python lowercases by context or into
  * several (the caller scores that article in Python), -3 when no character table was set. */
-int64_t vocabulary_score(const void *handle, const unsigned char *text, int64_t n, double *out) {
+int64_t vocabulary_score(const void *handle, const unsigned char *text, int64_t n, double *out, int64_t *tokens) {
     const vocabulary_t *v = handle;
     if (char_flags == NULL || char_lower == NULL) return -3;
     /* At most n / 2 + 1 tokens of two or more characters fit in n bytes, and no more distinct terms
@@ -182,7 +189,7 @@ int64_t vocabulary_score(const void *handle, const unsigned char *text, int64_t 
     }
     for (uint64_t j = 0; j < capacity; j++) keys[j] = -1;
 
-    int64_t distinct = 0, length = 0, chars = 0;
+    int64_t distinct = 0, length = 0, chars = 0, seen = 0, known = 0;
     for (int64_t i = 0; i <= n;) {
         int word = 0;
         int32_t cp = 0;
@@ -204,7 +211,9 @@ int64_t vocabulary_score(const void *handle, const unsigned char *text, int64_t 
         }
         if (chars >= 2) {
             int64_t column = column_of(v, token, length);
+            seen++;
             if (column >= 0) {
+                known++;
                 uint64_t j = (((uint64_t)column * 0x9E3779B97F4A7C15ULL) >> 17) & (capacity - 1);
                 while (keys[j] != -1 && keys[j] != column) j = (j + 1) & (capacity - 1);
                 if (keys[j] == -1) {
@@ -223,6 +232,8 @@ int64_t vocabulary_score(const void *handle, const unsigned char *text, int64_t 
         return distinct;
     }
 
+    tokens[0] = seen;
+    tokens[1] = known;
     double norm2 = 0.0;
     for (int64_t k = 0; k < v->labels; k++) out[k] = 0.0;
     for (uint64_t j = 0; j < capacity; j++) {

@@ -97,6 +97,20 @@ class TopicModel:
             return self.scorer.predict_proba(docs)
         return np.asarray(self.pipeline.predict_proba(docs))
 
+    def score(self, texts: Sequence[str], titles: Sequence[str | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Return :meth:`predict_proba`'s probabilities and each article's share of known words.
+
+        The share is what :meth:`unknown_share` complements, given free by the word scorer's
+        single-word paths and NaN elsewhere; the service and the offline batch read it to skip
+        language detection for articles the model plainly reads (runtime/language.py).
+        """
+        docs = self.compose(texts, titles)
+        if not docs:
+            return np.empty((0, len(self.labels))), np.empty(0)
+        if isinstance(self.scorer, LinearScorer):
+            return self.scorer.predict_proba_and_coverage(docs)
+        return self.predict_proba(texts, titles), np.full(len(docs), np.nan)
+
     def unknown_share(self, texts: Sequence[str], titles: Sequence[str | None] | None = None) -> np.ndarray:
         """Return, per article, the share of its words that the model's vocabulary does not know.
 
@@ -106,12 +120,14 @@ class TopicModel:
         Drift reports and the labeling queue read it; it is not on the
         classify path.
         """
+        out = 1.0 - self.score(texts, titles)[1]  # free where the word scorer counted them
+        missing = np.flatnonzero(np.isnan(out))
         vocabulary, words_of = self._word_vocabulary()
-        out = np.full(len(texts), np.nan)
-        if vocabulary is None:
+        if vocabulary is None or not len(missing):
             return out
-        for i, doc in enumerate(self.compose(texts, titles)):
-            words = words_of(doc.lower())
+        docs = self.compose(texts, titles)
+        for i in missing:
+            words = words_of(docs[i].lower())
             out[i] = sum(w not in vocabulary for w in words) / len(words) if words else 1.0
         return out
 

@@ -292,7 +292,10 @@ class LinearScorer(_Words):
     def _counts(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Return (columns, tf weights) of the article's distinct terms; ``_unknown`` for terms
         outside the vocabulary."""
-        counts = self._term_counts(text)
+        return self._columns(self._term_counts(text))
+
+    def _columns(self, counts: Counter) -> tuple[np.ndarray, np.ndarray]:
+        """(columns, tf weights) of counted terms, as :meth:`_counts` gives them."""
         columns = np.fromiter(map(self.vocabulary.get, counts, repeat(self._unknown)), dtype=np.intp,
                               count=len(counts))
         tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
@@ -308,40 +311,65 @@ class LinearScorer(_Words):
     # -- scores -----------------------------------------------------------
     def decision(self, texts: Sequence[str]) -> np.ndarray:
         """Return the linear decision values, shaped (articles, labels)."""
+        return self.decision_and_coverage(texts)[0]
+
+    def decision_and_coverage(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Return the decision values and, per article, the share of its words the vocabulary knows.
+
+        The share comes free where an article is scored by the compiled path or as single words in
+        Python; elsewhere (n-gram models' batches) it is NaN, and callers that need it compute it.
+        """
         if len(texts) == 1:
             # Per request in the service: compiled where it can be, else as few numpy calls as the
             # arithmetic allows.
             text = texts[0]
-            scores = self._compiled.scores(text) if self._compiled is not None else None
-            if scores is not None:
+            found = self._compiled.scores(text) if self._compiled is not None else None
+            if found is not None:
                 self.compiled_articles += 1
+                scores, coverage = found
             else:
                 if self._compiled is not None:
                     self.fallbacks += 1
-                columns, tf = self._counts(text)
+                counts = self._term_counts(text)
+                columns, tf = self._columns(counts)
                 scores = tf @ self._weights.take(columns, axis=0)
                 scores /= self._norm(columns, tf)
+                coverage = self._coverage(counts, columns)
             scores += self._intercept
-            return scores[None, :]
+            return scores[None, :], np.array([coverage])
         if self._compiled is not None:
             return self._compiled_batch(texts)
-        return np.asarray(self._batch_features(texts) @ self._weights) + self._intercept
+        z = np.asarray(self._batch_features(texts) @ self._weights) + self._intercept
+        return z, np.full(len(texts), math.nan)
 
-    def _compiled_batch(self, texts: Sequence[str]) -> np.ndarray:
+    def _coverage(self, counts: Counter, columns: np.ndarray) -> float:
+        """The share of single-word tokens in the vocabulary (NaN for n-gram models or no tokens)."""
+        if self._max_n != 1 or not counts:
+            return math.nan
+        total = known = 0
+        for (term, count), column in zip(counts.items(), columns):
+            if self._split_ascii and len(term) < 2:  # the fast split's one-character words are no tokens
+                continue
+            total += count
+            known += count if column != self._unknown else 0
+        return known / total if total else math.nan
+
+    def _compiled_batch(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Score a batch article by article in C; the few it hands back go through the array path together."""
         out = np.empty((len(texts), len(self._intercept)))
+        coverage = np.full(len(texts), math.nan)
         back = []
         for i, text in enumerate(texts):
-            scores = self._compiled.scores(text)
-            if scores is None:
+            found = self._compiled.scores(text)
+            if found is None:
                 back.append(i)
             else:
-                out[i] = scores
+                out[i], coverage[i] = found
         self.compiled_articles += len(texts) - len(back)
         if back:
             self.fallbacks += len(back)
             out[back] = np.asarray(self._batch_features([texts[i] for i in back]) @ self._weights)
-        return out + self._intercept
+        return out + self._intercept, coverage
 
     def _batch_features(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """Return the normalized tf-idf rows of many articles, built with whole-batch array operations.
@@ -401,6 +429,11 @@ class LinearScorer(_Words):
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Return probabilities, shaped (articles, labels), as the pipeline would."""
         return _probabilities(self.decision(texts), self.link)
+
+    def predict_proba_and_coverage(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities, and each article's share of known words (see :meth:`decision_and_coverage`)."""
+        z, coverage = self.decision_and_coverage(texts)
+        return _probabilities(z, self.link), coverage
 
     # -- explanations -----------------------------------------------------
     @property

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import math
 import os
 import weakref
 from functools import lru_cache
@@ -32,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 LIBRARY = Path(__file__).with_name("_scorer.so")
+ABI = 2  # scorer_abi() of the _scorer.c this module calls
 log = logging.getLogger(__name__)
 # The character table covers the code points below this (the C file's CHARMAP_SIZE); above it no
 # character is a word character or has a case (checked by tests/test_scorer_c.py).
@@ -75,11 +77,19 @@ def library() -> ctypes.CDLL | None:
     except OSError as exc:
         log.warning("not using the compiled scorer %s: %s; rebuild it with `make`", LIBRARY, exc)
         return None
+    # A library built from an older _scorer.c takes other arguments: calling it would write through
+    # a pointer it was never given.
+    abi = getattr(lib, "scorer_abi", None)
+    if abi is None or abi() != ABI:
+        log.warning("not using the compiled scorer %s: built from another version of _scorer.c; rebuild it "
+                    "with `make scorer`", LIBRARY)
+        return None
     lib.vocabulary_new.restype = ctypes.c_void_p
     lib.vocabulary_new.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
                                    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int]
     lib.vocabulary_score.restype = ctypes.c_int64
-    lib.vocabulary_score.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int64, ctypes.c_void_p]
+    lib.vocabulary_score.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int64, ctypes.c_void_p,
+                                     ctypes.c_void_p]
     lib.vocabulary_free.restype = None
     lib.vocabulary_free.argtypes = [ctypes.c_void_p]
     lib.charmap_set.restype = None
@@ -125,16 +135,18 @@ class CompiledScorer:
         # The handle is an address in this process: another process builds its own table.
         return CompiledScorer, self._args
 
-    def scores(self, text: str) -> np.ndarray | None:
-        """The labels' sums (before intercepts) for ``text``; None when it must be scored in Python."""
+    def scores(self, text: str) -> tuple[np.ndarray, float] | None:
+        """The labels' sums (before intercepts) for ``text`` and the share of its tokens the vocabulary
+        knows (NaN for a text without tokens); None when it must be scored in Python."""
         try:
             raw = text.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate
             return None
         out = np.empty(self.labels)
-        found = self._score(self._handle, raw, len(raw), out.ctypes.data)
+        tokens = np.empty(2, dtype=np.int64)  # per call: ctypes lets other threads run meanwhile
+        found = self._score(self._handle, raw, len(raw), out.ctypes.data, tokens.ctypes.data)
         if found >= 0:
-            return out
+            return out, (tokens[1] / tokens[0] if tokens[0] else math.nan)
         if found == -2:
             return None
         raise MemoryError("the compiled scorer could not allocate") if found == -1 else \

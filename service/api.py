@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, request
 
 from runtime.articles import ARTICLE_FIELDS, Article, article_from_html, check_known, json_type, parse_article
-from runtime.language import detect
+from runtime.language import language_of
 from runtime.model import TopicModel
 from service import metrics
 from service.errors import InvalidField, MalformedJSON, NotReady, UnsupportedLanguage
@@ -63,8 +63,9 @@ def _result(model: TopicModel, article: Article, scores, options: Options, langu
 def classify_articles(articles: list[Article], options: Options) -> list[dict]:
     """Score articles with this request's model and shape one result each."""
     model = current_model()
+    P, coverage = model.score([a.text for a in articles], [a.title for a in articles])
     if current_app.config["TOPICS_DETECT_LANGUAGE"]:
-        languages = [detect(f"{a.title}\n{a.text}" if a.title else a.text, model.languages) for a in articles]
+        languages = [language_of(a, model, known) for a, known in zip(articles, coverage.tolist())]
         readable = [lang.supported for lang in languages]
     else:
         languages, readable = [None] * len(articles), [True] * len(articles)
@@ -74,7 +75,6 @@ def classify_articles(articles: list[Article], options: Options) -> list[dict]:
         raise UnsupportedLanguage(
             f"The article is in {languages[i].code!r} (probability {languages[i].probability}); this model "
             f"reads {', '.join(model.languages)}.", field=where)
-    P = model.predict_proba([a.text for a in articles], [a.title for a in articles])
     g.articles = len(articles)
     results = [_result(model, a, P[i], options, languages[i], readable[i]) for i, a in enumerate(articles)]
     metrics.record_results(articles, results)

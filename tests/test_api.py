@@ -254,7 +254,7 @@ def test_unexpected_error_is_a_500_problem_without_trace(app, client, monkeypatc
     def explode(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(app.extensions["topics"].model, "predict_proba", explode)
+    monkeypatch.setattr(app.extensions["topics"].model, "score", explode)
     r = client.post("/v1/classify", json={"text": "a"})
     body = _problem(r, 500)
     assert "secret internals" not in r.get_data(as_text=True) and body["type"] == "/problems/internal-error"

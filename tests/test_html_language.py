@@ -15,7 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runtime.html import ExtractionError, extract
-from runtime.language import detect
+from runtime import language
+from runtime.language import MIN_COVERAGE, detect
+from runtime.model import TopicModel
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -216,6 +218,53 @@ def test_a_foreign_page_in_html_is_not_supported(seed_client):
 def test_english_is_supported(seed_client):
     answer = seed_client.post("/v1/classify", json={"title": TITLE, "text": CLEAN}).get_json()
     assert answer["language"] == "en" and answer["language_supported"] is True
+
+
+# More paragraphs, for the vocabulary rule only (the detector tests above keep to FOREIGN).
+FURTHER = {
+    "it": "I ministri del commercio dei due paesi si sono incontrati martedì a Ginevra per discutere dei dazi "
+          "sull'acciaio. Secondo i funzionari, i colloqui sono stati costruttivi.",
+    "pt": "Os ministros do comércio dos dois países reuniram-se na terça-feira em Genebra para discutir as "
+          "tarifas sobre o aço. Segundo as autoridades, as conversas foram construtivas.",
+    "nl": "De handelsministers van beide landen kwamen dinsdag in Genève bijeen om over heffingen op staal te "
+          "praten. Volgens ambtenaren waren de gesprekken constructief.",
+    "id": "Para menteri perdagangan kedua negara bertemu pada hari Selasa di Jenewa untuk membahas tarif baja. "
+          "Menurut para pejabat, pembicaraan berlangsung konstruktif.",
+    "tr": "İki ülkenin ticaret bakanları salı günü Cenevre'de bir araya gelerek çelik gümrük vergilerini "
+          "görüştü. Yetkililere göre görüşmeler yapıcı geçti.",
+    "pl": "Ministrowie handlu obu krajów spotkali się we wtorek w Genewie, aby omówić cła na stal. Według "
+          "urzędników rozmowy były konstruktywne.",
+    "sw": "Mawaziri wa biashara wa nchi hizo mbili walikutana Jumanne mjini Geneva kujadili ushuru wa chuma. "
+          "Kwa mujibu wa maafisa, mazungumzo yalikuwa ya kujenga.",
+}
+
+
+def test_other_languages_know_too_few_of_the_models_words_to_skip_the_detector(seed_models):
+    model = TopicModel.load(seed_models / "current")
+    texts = {**FOREIGN, **FURTHER}
+    coverage = 1 - model.unknown_share(list(texts.values()))
+    assert max(coverage) < MIN_COVERAGE, dict(zip(texts, coverage.round(2)))
+    english = 1 - model.unknown_share(BODY, [TITLE] * len(BODY))
+    assert min(english) >= MIN_COVERAGE
+
+
+def test_the_detector_is_asked_only_about_articles_the_model_does_not_plainly_read(seed_client, monkeypatch):
+    asked = []
+    real = language._identifier()
+
+    class Spy:
+        def rank(self, text):
+            asked.append(text)
+            return real.rank(text)
+
+    monkeypatch.setattr(language, "_identifier", lambda: Spy())
+    answer = seed_client.post("/v1/classify", json={"title": TITLE, "text": CLEAN}).get_json()
+    assert answer["language"] == "en" and answer["language_supported"] is True and asked == []
+    answer = seed_client.post("/v1/classify", json={"text": FURTHER["it"]}).get_json()
+    assert answer["language_supported"] is False and len(asked) == 1
+    answer = seed_client.post("/v1/classify/batch", json={"articles": [
+        {"text": CLEAN}, {"text": FURTHER["pl"]}, {"text": FOREIGN["fr"]}]}).get_json()
+    assert [r["language_supported"] for r in answer["results"]] == [True, False, False] and len(asked) == 3
 
 
 def _seed_headlines() -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -140,3 +141,43 @@ def test_threads_share_the_table(seed_models):
         together = list(pool.map(lambda text: model.predict_proba([text]), texts * 3))
     for a, b in zip(alone * 3, together):
         np.testing.assert_array_equal(a, b)
+
+
+def _python_coverage(model: TopicModel, text: str) -> float:
+    """The share of the text's tokens the vocabulary knows, by the scikit-learn analyzer itself."""
+    tokens = model.pipeline.named_steps["vect"].build_analyzer()(text)
+    vocabulary = model.pipeline.named_steps["vect"].vocabulary_
+    return sum(token in vocabulary for token in tokens) / len(tokens) if tokens else float("nan")
+
+
+def test_the_known_word_share_is_counted_alike_in_c_and_python(seed_models):
+    model = TopicModel.load(seed_models / "current")
+    texts = _texts()[:300] + HOSTILE + FALLBACK[:2]
+    compiled_coverage = [model.scorer.decision_and_coverage([text])[1][0] for text in texts]
+    batch_coverage = model.scorer.decision_and_coverage(texts)[1]
+    python = TopicModel.load(seed_models / "current")
+    python.scorer._compiled = None
+    python_coverage = [python.scorer.decision_and_coverage([text])[1][0] for text in texts]
+    for text, c, b, p in zip(texts, compiled_coverage, batch_coverage, python_coverage):
+        expected = _python_coverage(model, text)
+        if text in FALLBACK:  # the batch hands these back to the array path, which counts no shares
+            assert np.isnan(b) and c == pytest.approx(expected), text[:60]
+            continue
+        np.testing.assert_allclose([c, b, p], [expected] * 3, rtol=1e-12, err_msg=text[:60])
+    assert 0 < np.nanmean(compiled_coverage) < 1
+
+
+def test_a_library_built_from_another_scorer_source_is_not_used(tmp_path, monkeypatch):
+    """An old _scorer.so takes other arguments: calling it would write through a pointer it never got."""
+    source = tmp_path / "old.c"
+    source.write_text("long vocabulary_score(void) { return 0; }\n")
+    old = tmp_path / "_scorer.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(old), str(source)], check=True)
+    monkeypatch.setattr(scorer_c, "LIBRARY", old)
+    scorer_c.library.cache_clear()
+    try:
+        assert scorer_c.library() is None
+    finally:
+        monkeypatch.undo()
+        scorer_c.library.cache_clear()
+    assert scorer_c.library() is not None
