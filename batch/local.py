@@ -16,7 +16,7 @@ from typing import Iterator
 from tqdm import tqdm
 
 import client
-from batch.records import BatchError, check_article, classify_records
+from batch.records import BatchError, classify_records, read_article
 from runtime.model import TopicModel
 
 JSON_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".ndjson")
@@ -36,18 +36,18 @@ def _init_worker(model: TopicModel) -> None:
 def _classify_chunk(first_line: int, items: list, threshold: float | None, top_k: int | None) -> str:
     """Decode and classify one chunk in a worker; return its output lines, ready to append."""
     records: list[dict | None] = []
-    errors: list[str | None] = []
+    read: list = []
     for item in items:
         if isinstance(item, bytes):
             try:
                 item = json.loads(item)
             except ValueError as exc:
                 records.append(None)
-                errors.append(f"invalid JSON: {exc}")
+                read.append(f"invalid JSON: {exc}")
                 continue
         records.append(item)
-        errors.append(check_article(item))
-    answers = classify_records(_worker_model, records, errors, threshold, top_k)
+        read.append(read_article(item))
+    answers = classify_records(_worker_model, records, read, threshold, top_k)
     return "".join(json.dumps({"line": first_line + i, **answer}, ensure_ascii=False) + "\n"
                    for i, answer in enumerate(answers))
 

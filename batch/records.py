@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runtime.articles import InvalidArticle, parse_article
+from runtime.articles import Article, InvalidArticle, parse_article
 from runtime.language import language_of
 from runtime.model import TopicModel
 
@@ -11,23 +11,25 @@ class BatchError(Exception):
     """The batch cannot start or go on; the message says why."""
 
 
-def check_article(record: object) -> str | None:
-    """Return why ``record`` cannot be classified, or None when it can: the API's own rules and words."""
+def read_article(record: object) -> Article | str:
+    """Return the article in ``record``, or why it cannot be classified: the API's own rules and words.
+
+    An ``html`` record's page is extracted here, once.
+    """
     try:
-        parse_article(record)
+        return parse_article(record)
     except InvalidArticle as exc:
         return exc.detail
-    return None
 
 
-def classify_records(model: TopicModel, records: list[dict | None], errors: list[str | None],
+def classify_records(model: TopicModel, records: list[dict | None], read: list[Article | str],
                      threshold: float | None = None, top_k: int | None = None) -> list[dict]:
-    """Answer each record like the service does; a record with an error gets that error instead."""
-    good = [i for i, error in enumerate(errors) if error is None]
-    # Parsed again (cheap for text; an ``html`` record's page is extracted a second time).
-    articles = [parse_article(records[i]) for i in good]
+    """Answer each record like the service does; a record that could not be read gets its error instead."""
+    good = [i for i, item in enumerate(read) if isinstance(item, Article)]
+    articles = [read[i] for i in good]
     P, coverage = model.score([a.text for a in articles], [a.title for a in articles])
-    answers: list[dict] = [{"id": _id_of(record), "error": error} for record, error in zip(records, errors)]
+    answers: list[dict] = [{"id": _id_of(record), "error": item if isinstance(item, str) else None}
+                           for record, item in zip(records, read)]
     for row, (i, article) in enumerate(zip(good, articles)):
         language = language_of(article, model, coverage[row])
         if language.supported:

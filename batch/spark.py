@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from batch.records import BatchError, check_article, classify_records
+from batch.records import BatchError, classify_records, read_article
 from runtime.bundle import signing_key_from_environment
 from runtime.model import TopicModel
 
@@ -36,7 +36,7 @@ def _spark_classifier(folder_name: str, threshold: float | None, top_k: int | No
                 for key, value in list(record.items()):
                     if value is None or (isinstance(value, float) and value != value):
                         del record[key]
-            answers = classify_records(model, records, [check_article(r) for r in records], threshold, top_k)
+            answers = classify_records(model, records, [read_article(r) for r in records], threshold, top_k)
             yield pd.DataFrame({
                 "id": [None if a["id"] is None else str(a["id"]) for a in answers],
                 "topics": [a.get("topics") for a in answers],

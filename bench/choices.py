@@ -141,11 +141,11 @@ else:
     import json
     from joblib import Parallel, delayed
     from batch.local import input_files, read_chunks
-    from batch.records import check_article, classify_records
+    from batch.records import classify_records, read_article
 
     def chunk_lines(model, first, items):
         records = [json.loads(i) for i in items]
-        answers = classify_records(model, records, [check_article(r) for r in records])
+        answers = classify_records(model, records, [read_article(r) for r in records])
         return "".join(json.dumps({"line": first + k, **a}) + "\\n" for k, a in enumerate(answers))
 
     chunks = list(read_chunks(input_files(source), 500))

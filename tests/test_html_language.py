@@ -429,3 +429,26 @@ def test_the_detector_loads_without_a_writable_temporary_folder(monkeypatch, tmp
             assert identifier.rank(text)[:3] == reference.rank(text)[:3]
     finally:
         language._identifier.cache_clear()
+
+
+def test_streamed_bundles_record_languages_and_codes_too(tmp_path):
+    from runtime.model import TopicModel
+    from training.options import TrainOptions
+    from training.pipeline import Hyperparameters
+    from training.streaming import StreamingOptions
+    from training.train import train
+
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    _french_corpus(folder / "fr.jsonl")
+    codes = {label: [{"scheme": "iptc-mediatopic", "code": f"2000{k:04d}", "label": label,
+                      "uri": f"http://cv.iptc.org/newscodes/mediatopic/2000{k:04d}"}]
+             for k, label in enumerate(FRENCH_WORDS)}
+    (folder / "labels.json").write_text(json.dumps({"labels": {label: label for label in FRENCH_WORDS},
+                                                    "codes": codes}), encoding="utf-8")
+    stream = StreamingOptions(hash_bits=16, epochs=5, batch_size=16, shuffle_buffer=50)
+    model = TopicModel.load(train(TrainOptions(data=[folder], out=tmp_path / "models", quiet=True,
+                                               params=Hyperparameters(min_df=1), streaming=stream)))
+    assert model.manifest["training"]["mode"] == "streaming"
+    assert model.languages == ["fr"]
+    assert model.codes == codes

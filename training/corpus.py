@@ -21,6 +21,7 @@ import numpy as np
 
 from runtime.articles import InvalidArticle, article_from_html, compose_text
 from runtime.bundle import sha256_file
+from runtime.language import detect
 
 LABELS_FILE = "labels.json"
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
@@ -449,3 +450,14 @@ def check_label_support(documents: list[Document], minimum: int) -> None:
                 f"(add examples, drop the label, or lower --min-examples)",
                 first.line,
             )
+
+
+def corpus_languages(docs: Sequence[Document], sample: int = 400, share: float = 0.1) -> list[str]:
+    """Name the languages of a corpus: those of at least ``share`` of a sample's confident detections."""
+    step = max(1, len(docs) // sample)
+    # Asked against no language, "supported" is False exactly when the detector is confident.
+    found = [lang.code for lang in (detect(f"{d.title or ''}\n{d.text}", ()) for d in docs[::step])
+             if not lang.supported]
+    if not found:
+        return ["en"]
+    return sorted({c for c in found if found.count(c) >= share * len(found)})

@@ -67,5 +67,5 @@ class TrainOptions:
     quiet: bool = False
     signing_key: bytes | None = None
     argv: list[str] = field(default_factory=list)
-    languages: list[str] | None = None  # None: detected from the corpus (training.train.corpus_languages)
+    languages: list[str] | None = None  # None: detected from the corpus (training.corpus.corpus_languages)
     streaming: StreamingOptions | None = None  # set: train on a corpus larger than memory

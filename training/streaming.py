@@ -31,6 +31,7 @@ import random
 import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -41,8 +42,8 @@ from sklearn.pipeline import Pipeline
 
 from runtime.articles import compose_text
 from runtime.estimators import IncrementalOneVsRest
-from training.corpus import CorpusError, Document, iter_documents, label_matrix, read_descriptions, \
-    source_fingerprints, texts
+from training.corpus import CorpusError, Document, corpus_languages, iter_documents, label_matrix, read_codes, \
+    read_descriptions, source_fingerprints, texts
 from training.evaluate import compute_report
 from training.options import StreamingOptions, TrainOptions
 from training.pipeline import RANDOM_STATE, TOKEN_PATTERN, Hyperparameters
@@ -52,6 +53,7 @@ from training.thresholds import tune_thresholds
 
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
 NONE = "\0none"  # the label counts' key for documents without a label
+LANGUAGE_SAMPLE = 4000  # documents read from the start of the corpus to name its languages
 
 
 # -- passes over the corpus ----------------------------------------------------
@@ -263,14 +265,20 @@ def _manifest(run: _Run, thresholds: np.ndarray) -> dict:
     """What the streaming trainer knows about its model, for the bundle's manifest."""
     options, stream, labels, documents = run.options, run.stream, run.labels, run.scan.documents
     descriptions: dict[str, str] = {}
+    codes: dict[str, list[dict]] = {}
     for source in map(Path, options.data):
         if source.is_dir():
             descriptions.update(read_descriptions(source))
+            codes.update(read_codes(source))
     seen = run.scan.counts[TRAIN]
+    # The corpus is not held in memory: its languages are named from the first documents read.
+    languages = options.languages or corpus_languages(list(islice(run.read(), LANGUAGE_SAMPLE)))
     return {
         "labels": labels,
         "thresholds": {label: float(t) for label, t in zip(labels, thresholds)},
         "descriptions": {label: descriptions[label] for label in labels if label in descriptions},
+        "codes": {label: codes[label] for label in labels if label in codes},
+        "languages": languages,
         "multilabel": run.multilabel,
         "label_counts": {label: int(seen[label]) for label in labels},
         "none_count": int(seen[NONE]),

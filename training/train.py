@@ -21,9 +21,8 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
-from runtime.language import detect
-from training.corpus import Corpus, CorpusError, Document, check_label_support, label_matrix, read_codes, \
-    read_corpus, texts
+from training.corpus import Corpus, CorpusError, Document, check_label_support, corpus_languages, label_matrix, \
+    read_codes, read_corpus, texts
 from training.evaluate import compute_report
 from training.options import TrainOptions
 from training.pipeline import Hyperparameters, build_pipeline, why_defaults
@@ -162,17 +161,6 @@ def grid_search(options: TrainOptions, docs: list[Document], labels: list[str], 
 
 
 # -- the run --------------------------------------------------------------
-
-def corpus_languages(docs: Sequence[Document], sample: int = 400, share: float = 0.1) -> list[str]:
-    """Name the languages of a corpus: those of at least ``share`` of a sample's confident detections."""
-    step = max(1, len(docs) // sample)
-    # Asked against no language, "supported" is False exactly when the detector is confident.
-    found = [lang.code for lang in (detect(f"{d.title or ''}\n{d.text}", ()) for d in docs[::step])
-             if not lang.supported]
-    if not found:
-        return ["en"]
-    return sorted({c for c in found if found.count(c) >= share * len(found)})
-
 
 def train(options: TrainOptions) -> Path:
     """Train with the trainer ``options`` ask for and publish the bundle; return its folder."""
