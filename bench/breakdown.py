@@ -6,13 +6,13 @@ Runs the service as bench.http does (the project's gunicorn.conf.py, 2
 workers, the same 1 KB article) but with bench/instrumented.py's
 timers, and drives single-article classify and /healthz at 8 connections with
 wrk, taking turns. The server's CPU time per request (from /proc) is split
-into the model's ``predict_proba``, the rest of the classify view (reading and
+into the model's ``score``, the rest of the classify view (reading and
 checking the JSON, shaping the answer, metrics), the rest of the Flask app
 (routing, request hooks, response headers) and everything outside the app
 (gunicorn's parsing, threads and sockets, the kernel's TCP work, the master).
 For comparison it then runs a server whose view calls the model twice per
 request, timing the second call apart, and times the same article's
-``predict_proba`` in a loop in this process, where the caches stay warm:
+``score`` in a loop in this process, where the caches stay warm:
 once while wrk keeps that server busy and once on the idle machine.
 """
 
@@ -61,14 +61,14 @@ def stage_means(before: dict, after: dict) -> dict[str, float]:
 
 
 def warm_predict(models: Path, article: dict, calls: int = 2000) -> float:
-    """Median CPU microseconds of one predict_proba call on the article, repeated in a loop in this process."""
+    """Median CPU microseconds of one score call (what the view calls) on the article, in a loop in this process."""
     model = TopicModel.load(models / "current")
     texts, titles = [article["text"]], [article["title"]]
     times = []
     for _ in range(7):
         started = time.thread_time_ns()
         for _ in range(calls):
-            model.predict_proba(texts, titles)
+            model.score(texts, titles)
         times.append((time.thread_time_ns() - started) / calls / 1000)
     return statistics.median(times[1:])  # the first pass warms up
 
@@ -125,7 +125,7 @@ def main(argv=None) -> int:
         return statistics.median(run[key] for run in runs[name])
 
     rows = ["| request | requests/s | server CPU per request | outside the app (gunicorn, kernel) | "
-            "Flask: routing, hooks, response | classify view without the model | model (predict_proba) |",
+            "Flask: routing, hooks, response | classify view without the model | model (score) |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     parts = {}
     for name, _, _ in loads:
@@ -142,7 +142,7 @@ def main(argv=None) -> int:
            f"medians per column (the last row subtracts them). Stages are thread CPU time measured inside the "
            f"workers; 'outside the app' is the server's CPU per request from /proc minus the time in the Flask "
            f"app (for /healthz its one-line view is in the Flask column). In a server whose view calls the model twice per request, the first call took {first:.0f} µs "
-           f"and the second, right after it, {again:.0f} µs; the same article's predict_proba called in a loop "
+           f"and the second, right after it, {again:.0f} µs; the same article's score called in a loop "
            f"in one process takes {warm:.0f} µs on the idle machine and {loaded:.0f} µs while wrk loads a server "
            f"on /healthz. "
            f"Classify's rate was {statistics.median(ratios):.0%} of /healthz's in this run (rounds: "

@@ -5,7 +5,7 @@
 Every worker adds up the CPU time (``time.thread_time_ns``: time the thread
 ran, not time it waited for the GIL or the network) its threads spend in
 three nested stages: the whole Flask app (``app.wsgi_app``), the classify
-view, and the model's ``predict_proba`` inside it. With
+view, and the model's ``score`` inside it. With
 ``TOPICS_BENCH_MODEL_TWICE=1`` the view calls the model a second time right
 after the first and times that call apart ("model again"): the same work with
 the caches just filled by the first call. ``GET /_bench/stages``
@@ -73,9 +73,9 @@ def _twice(first, again):
 model = app.extensions["topics"].model
 # This instance only; a reload would drop the timers.
 if os.environ.get("TOPICS_BENCH_MODEL_TWICE") == "1":
-    model.predict_proba = _twice(_timed("model", model.predict_proba), _timed("model again", model.predict_proba))
+    model.score = _twice(_timed("model", model.score), _timed("model again", model.score))
 else:
-    model.predict_proba = _timed("model", model.predict_proba)
+    model.score = _timed("model", model.score)
 app.view_functions["api.classify"] = _timed("view", app.view_functions["api.classify"])
 app.add_url_rule("/_bench/stages", "bench_stages", stages)
 app.wsgi_app = _timed_app(app.wsgi_app)
