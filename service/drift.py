@@ -28,6 +28,7 @@ topic, as their answer has) but not in the score histograms.
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections import deque
 
@@ -81,6 +82,7 @@ class Window:
         self.labels: list[str] = []
         self.rows = np.zeros((0, 1), dtype=bool)  # per article: a column per label, then "no topic"
         self.filled = self.position = 0
+        self._folding = threading.Lock()  # a threaded server could flush from two requests at once
 
     def add(self, model, P: np.ndarray, readable: list[bool]) -> None:
         """Queue one request's scores; fold the queue in when a second has passed."""
@@ -91,18 +93,23 @@ class Window:
 
     def flush(self) -> None:
         """Fold the queued requests into the window and the histograms, then set the gauges."""
-        self.flushed_at = time.monotonic()
-        self.queued = 0
-        run: list = []
-        while self.queue:
-            entry = self.queue.popleft()
-            if run and entry[0] is not run[0][0]:
+        if not self._folding.acquire(blocking=False):
+            return  # another thread is folding; what it misses waits for the next flush
+        try:
+            self.flushed_at = time.monotonic()
+            self.queued = 0
+            run: list = []
+            while self.queue:
+                entry = self.queue.popleft()
+                if run and entry[0] is not run[0][0]:
+                    self._fold(run)
+                    run = []
+                run.append(entry)
+            if run:
                 self._fold(run)
-                run = []
-            run.append(entry)
-        if run:
-            self._fold(run)
-        self._publish()
+            self._publish()
+        finally:
+            self._folding.release()
 
     def _fold(self, run: list) -> None:
         model = run[0][0]
