@@ -181,3 +181,17 @@ def test_a_streamed_bundle_has_a_reference_without_unknown_words(tmp_path):
     reference = read_reference(model.path, model.manifest)
     assert reference["documents"] == model.manifest["data"]["test_documents"] > 0
     assert reference["unknown_share"] is None and "hashed" in reference["unknown_basis"]
+
+
+def test_the_service_s_sample_store_feeds_the_report(drift_models, tmp_path, capsys):
+    from service import create_app
+
+    folder = tmp_path / "samples"
+    client = create_app({"TESTING": True, "TOPICS_MODEL_DIR": str(drift_models), "TOPICS_SAMPLE_DIR": str(folder),
+                         "TOPICS_SAMPLE_SHARE": 1.0, "TOPICS_DETECT_LANGUAGE": False}).test_client()
+    docs = make_documents(n_per_label=40, seed=37)
+    articles = [{"id": d["id"], "title": d["title"], "text": d["text"]} for d in docs]
+    assert client.post("/v1/classify/batch", json={"articles": articles}).status_code == 200
+    status, out = _report(capsys, drift_models / "current", folder)
+    assert out["articles"] == len(docs) and out["scores_from_store"] == len(docs)
+    assert status == EXIT_OK, out["verdict"]
