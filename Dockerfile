@@ -58,7 +58,7 @@ ENV PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH \
     TOPICS_MODEL_DIR=/models
 RUN useradd --create-home --uid 10001 --user-group --shell /usr/sbin/nologin topics \
-    && mkdir -p /feedback /models && chown topics:topics /feedback /models
+    && mkdir -p /feedback /models /samples && chown topics:topics /feedback /models /samples
 WORKDIR /app
 
 # The trainer: `docker run news-topics-trainer --data /data/my.jsonl` publishes into /models.

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 from flask import Flask, current_app, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from service import admin, api, auth, config, errors, feedback, health, logs, metrics, openapi, web
+from service import admin, api, auth, config, drift, errors, feedback, health, logs, metrics, openapi, samples, web
 from service.jsonio import OrjsonProvider
 from service.holder import ModelHolder
 
@@ -48,6 +48,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(_identify_and_limit)
     logs.init_app(app)
     metrics.init_app(app)
+    drift.init_app(app)
+    samples.init_app(app)
     auth.init_app(app)
     app.before_request(_maybe_reload)
     app.after_request(_headers)

@@ -12,7 +12,7 @@ from flask import Blueprint, current_app, g, request
 from runtime.articles import ARTICLE_FIELDS, Article, article_from_html, check_known, json_type, parse_article
 from runtime.language import language_of
 from runtime.model import TopicModel
-from service import metrics
+from service import drift, metrics
 from service.errors import InvalidField, MalformedJSON, NotReady, UnsupportedLanguage
 from service.requests import OPTION_FIELDS, Options, json_object, media_type, parse_options, request_body
 
@@ -78,6 +78,7 @@ def classify_articles(articles: list[Article], options: Options) -> list[dict]:
     g.articles = len(articles)
     results = [_result(model, a, P[i], options, languages[i], readable[i]) for i, a in enumerate(articles)]
     metrics.record_results(articles, results)
+    drift.observe(model, articles, P, readable)
     return results
 
 

@@ -41,6 +41,19 @@ DEFAULTS: dict[str, Any] = {
     # Proxies in front whose X-Forwarded-For / -Proto are trusted (0: none; the compose and Kubernetes
     # deployments put one nginx in front and set 1). The client's address then reaches the request log.
     "TOPICS_PROXY_HOPS": 0,
+    # Articles in each worker's rolling drift window (/metrics: topics_drift_*; service/drift.py). 0: no drift
+    # metrics at all.
+    "TOPICS_DRIFT_WINDOW": 1_000,
+    # Folder of the opt-in sample store (service/samples.py): a share of classified articles, TEXT INCLUDED, kept
+    # for drift reports and the labeling queue. Empty (the default): no article text is ever stored.
+    "TOPICS_SAMPLE_DIR": "",
+    # Share of classified articles the sample store keeps (0 to 1).
+    "TOPICS_SAMPLE_SHARE": 0.05,
+    # Cap of the whole sample store, in bytes: the oldest day files go first; when today's file alone fills it,
+    # new samples are dropped.
+    "TOPICS_SAMPLE_MAX_BYTES": 200_000_000,
+    # Sample files last written more than this many days ago are deleted.
+    "TOPICS_SAMPLE_RETENTION_DAYS": 30,
     # Pinned JSONL of articles with true labels that the promotion gate scores besides the bundles' held-out split.
     "TOPICS_GOLDEN_FILE": "",
 }

@@ -25,11 +25,12 @@ bp = Blueprint("feedback", __name__, url_prefix="/v1")
 FEEDBACK_FILE = "feedback.jsonl"
 
 
-def append_line(path: Path, record: dict, max_bytes: int) -> int:
+def append_line(path: Path, record: dict, max_bytes: int, sync: bool = True) -> int:
     """Append one JSON line atomically; return the file's new size.
 
     An exclusive lock serializes writers across worker processes; the line is
-    written with a single ``write`` on an ``O_APPEND`` descriptor and synced.
+    written with a single ``write`` on an ``O_APPEND`` descriptor and synced
+    (unless ``sync`` is False: the sample store trades durability for speed).
     A line left incomplete by a writer that died mid-write is cut off first,
     so the file always holds whole lines.
     """
@@ -46,7 +47,8 @@ def append_line(path: Path, record: dict, max_bytes: int) -> int:
             raise InsufficientStorage(f"The feedback file has reached its cap of {max_bytes} bytes; "
                                       "retrain and archive it, or raise TOPICS_FEEDBACK_MAX_BYTES.")
         os.write(fd, data)
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
         return size + len(data)
     finally:
         os.close(fd)

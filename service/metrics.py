@@ -16,8 +16,11 @@ import os
 import time
 
 from flask import Blueprint, Flask, Response, current_app, g, request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, \
+    generate_latest
 from prometheus_client import multiprocess
+
+from service import drift
 
 bp = Blueprint("metrics", __name__)
 
@@ -104,12 +107,13 @@ def _finish(response):
 @bp.get("/metrics")
 def metrics():
     """Expose every worker's metrics in the Prometheus text format."""
+    drift.flush()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        data = generate_latest(registry)
     else:
-        data = generate_latest()
+        registry = REGISTRY
+    data = generate_latest(drift.WithShares(registry))  # adds the drift windows' shares (service/drift.py)
     return Response(data, mimetype=CONTENT_TYPE_LATEST.split(";")[0], headers={"Cache-Control": "no-store"})
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import joblib
 
 from runtime import bundle
+from runtime.drift import write_reference
 from runtime.model import TopicModel, library_versions
 from training.evaluate import plot_report, render_markdown
 from training.options import TrainOptions
@@ -34,6 +35,7 @@ class Trained:
     report: dict
     manifest: dict
     evaluation: list[dict] | None = None  # the held-out documents, kept in the bundle for the promotion gate
+    reference: dict | None = None  # the held-out summary drift reports compare with (runtime/drift.py)
 
 
 def summary(report: dict) -> dict:
@@ -70,6 +72,8 @@ def publish(options: TrainOptions, trained: Trained, progress: Progress) -> Path
         if trained.evaluation:
             (staging / bundle.EVALUATION_FILE).write_text(
                 "".join(json.dumps(doc) + "\n" for doc in trained.evaluation), encoding="utf-8")
+        if trained.reference:
+            write_reference(staging, trained.reference)
         manifest = {
             "version": version,
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -41,9 +41,11 @@ from sklearn.linear_model import SGDClassifier
 from sklearn.pipeline import Pipeline
 
 from runtime.articles import compose_text
+from runtime.drift import article_length
 from runtime.estimators import IncrementalOneVsRest
 from training.corpus import CorpusError, Document, corpus_languages, iter_documents, label_matrix, read_codes, \
     read_descriptions, source_fingerprints, texts
+from training.drift import held_out_reference
 from training.evaluate import compute_report
 from training.options import StreamingOptions, TrainOptions
 from training.pipeline import RANDOM_STATE, TOKEN_PATTERN, Hyperparameters
@@ -189,13 +191,16 @@ def fit_streaming(options: TrainOptions, progress: Progress) -> Trained:
         pipeline = _fit_epochs(run, progress)
     with progress.stage("tuning thresholds"):
         if run.scan.documents.get(VALIDATION):
-            P_val, Y_val, _ = _predict(run, pipeline, VALIDATION)
+            P_val, Y_val, _, _ = _predict(run, pipeline, VALIDATION)
             thresholds = tune_thresholds(Y_val, P_val)
         else:
             thresholds = np.full(len(run.labels), 0.5)
     with progress.stage("evaluating"):
-        P_test, Y_test, titles = _predict(run, pipeline, TEST)
+        P_test, Y_test, titles, lengths = _predict(run, pipeline, TEST)
         report = compute_report(Y_test, P_test, run.labels, thresholds, run.multilabel, titles)
+        # Hashed features keep no vocabulary: the reference has no unknown-word share.
+        reference = held_out_reference(pipeline, P_test, thresholds, run.labels, run.multilabel, lengths, None,
+                                       "held-out set")
     documents = run.scan.documents
     report["context"] = {
         "data": ", ".join(str(p) for p in options.data),
@@ -204,7 +209,7 @@ def fit_streaming(options: TrainOptions, progress: Progress) -> Trained:
         "published model trained on": f"{documents[TRAIN]} documents, streamed ({stream.epochs} epochs); "
                                       f"thresholds tuned on {documents.get(VALIDATION, 0)} validation documents",
     }
-    return Trained(pipeline, report, _manifest(run, thresholds))
+    return Trained(pipeline, report, _manifest(run, thresholds), reference=reference)
 
 
 def _scan_corpus(options: TrainOptions, stream: StreamingOptions, progress: Progress) -> _Run:
@@ -250,15 +255,16 @@ def _fit_epochs(run: _Run, progress: Progress) -> Pipeline:
     return Pipeline([("vect", hasher), ("tfidf", tfidf), ("clf", clf)])
 
 
-def _predict(run: _Run, pipeline: Pipeline, which: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Probabilities, true labels and titles of one part of the corpus, batch by batch."""
-    P, Y, titles = [], [], []
+def _predict(run: _Run, pipeline: Pipeline, which: str) -> tuple[np.ndarray, np.ndarray, list[str], list[int]]:
+    """Probabilities, true labels, titles and lengths of one part of the corpus, batch by batch."""
+    P, Y, titles, lengths = [], [], [], []
     for batch in run.batches_of(which):
         # Columns follow ``labels``: SGDClassifier sorts its classes, and the labels are sorted.
         P.append(np.asarray(pipeline.predict_proba(texts(batch, run.params.title_weight))))
         Y.append(label_matrix(batch, run.labels))
         titles += [d.title or d.text[:80] for d in batch]
-    return np.vstack(P), np.vstack(Y), titles
+        lengths += [article_length(d.title, d.text) for d in batch]
+    return np.vstack(P), np.vstack(Y), titles, lengths
 
 
 def _manifest(run: _Run, thresholds: np.ndarray) -> dict:

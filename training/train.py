@@ -21,8 +21,10 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
+from runtime.drift import article_length
 from training.corpus import Corpus, CorpusError, Document, check_label_support, corpus_languages, label_matrix, \
     read_codes, read_corpus, texts
+from training.drift import held_out_reference
 from training.evaluate import compute_report
 from training.options import TrainOptions
 from training.pipeline import Hyperparameters, build_pipeline, why_defaults
@@ -203,6 +205,10 @@ def fit_in_memory(options: TrainOptions, progress: Progress) -> Trained:
             "mean": round(float(np.mean(fold_scores)), 4), "std": round(float(np.std(fold_scores)), 4),
             "scores": [round(s, 4) for s in fold_scores],
         }
+        # Before any refit: the drift report's reference is how a model behaves on articles it never saw.
+        reference = held_out_reference(pipeline, P, thresholds, labels, multilabel,
+                                       [article_length(d.title, d.text) for d in test_docs], test_texts,
+                                       "held-out set")
     refit = options.refit if options.refit is not None else not options.split_field
     final_docs = train_docs + test_docs if refit else train_docs
     if refit:
@@ -252,4 +258,4 @@ def fit_in_memory(options: TrainOptions, progress: Progress) -> Trained:
         },
     }
     evaluation = [{"id": d.id, "title": d.title, "text": d.text, "labels": list(d.labels)} for d in test_docs]
-    return Trained(pipeline, report, manifest, evaluation)
+    return Trained(pipeline, report, manifest, evaluation, reference)
