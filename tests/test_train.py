@@ -44,7 +44,8 @@ def test_answer_agrees_with_topics(toy_models, scores, threshold, top_k):
 def test_bundle_holds_manifest_and_reports(toy_models):
     folder = (toy_models / "current").resolve()
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert set(manifest["files"]) == {"model.joblib", "report.json", "report.md", "report.png", "evaluation.jsonl"}
+    assert set(manifest["files"]) == {"model.joblib", "report.json", "report.md", "report.png", "evaluation.jsonl",
+                                      "model_card.json", "model_card.md"}
     assert manifest["version"] == folder.name
     for key in ("labels", "thresholds", "metrics", "hyperparameters", "data", "versions", "created_at",
                 "label_counts", "cross_validation", "training"):
