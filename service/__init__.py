@@ -9,7 +9,7 @@ from typing import Any, Mapping
 from flask import Flask, current_app, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from service import admin, api, auth, config, errors, feedback, health, logs, metrics, openapi, web
+from service import admin, api, auth, config, errors, feedback, health, logs, metrics, openapi, review, web
 from service.jsonio import OrjsonProvider
 from service.holder import ModelHolder
 
@@ -55,6 +55,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(feedback.bp)
+    app.register_blueprint(review.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(web.bp)
     if auth.has_admin_key(app):

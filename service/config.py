@@ -43,6 +43,13 @@ DEFAULTS: dict[str, Any] = {
     "TOPICS_PROXY_HOPS": 0,
     # Pinned JSONL of articles with true labels that the promotion gate scores besides the bundles' held-out split.
     "TOPICS_GOLDEN_FILE": "",
+    # The labeling queue (GET /v1/queue) reads articles from this JSONL file (lines with "text", optional
+    # "title" and "id") and/or from the sample store folder below; both empty: the queue is off.
+    "TOPICS_QUEUE_FILE": "",
+    # The sample store folder (files samples-YYYYMMDD.jsonl), which the labeling queue reads newest first.
+    "TOPICS_SAMPLE_DIR": "",
+    # Most articles the queue reads and scores per request (each request re-reads its sources).
+    "TOPICS_QUEUE_MAX_ARTICLES": 5_000,
 }
 
 
