@@ -209,9 +209,12 @@ def render_markdown(report: dict, heading: str = "Evaluation report") -> str:
         "| --- | ---: |",
         f"| accuracy ({report['accuracy_kind']}) | {report['accuracy']:.4f} |",
     ]
+    intervals = report.get("intervals") or {}
     for avg in ("micro", "macro"):
         for k in ("precision", "recall", "f1"):
-            lines.append(f"| {avg} {k} | {report[avg][k]:.4f} |")
+            low, high = (intervals.get(f"{avg}_f1") or (None, None)) if k == "f1" else (None, None)
+            interval = f" (95 % interval {low:.4f}–{high:.4f})" if low is not None and high is not None else ""
+            lines.append(f"| {avg} {k} | {report[avg][k]:.4f}{interval} |")
     if report.get("hamming_loss") is not None:
         lines.append(f"| Hamming loss | {report['hamming_loss']:.5f} |")
     lines.append(f"| share with no topic | {report['no_topic_share']:.4f} |")
@@ -220,10 +223,13 @@ def render_markdown(report: dict, heading: str = "Evaluation report") -> str:
         cv = report["cross_validation"]
         lines.append(f"| {cv['folds']}-fold CV {cv['metric']} on the training part | "
                      f"{cv['mean']:.4f} ± {cv['std']:.4f} |")
-    lines += ["", "## Per label", "", "| label | precision | recall | F1 | support | threshold |",
-              "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    bounds = (report.get("intervals") or {}).get("per_label", {})
+    lines += ["", "## Per label", "", "| label | precision | recall | F1 | F1 95 % interval | support | threshold |",
+              "| --- | ---: | ---: | ---: | :---: | ---: | ---: |"]
     for label, m in report["per_label"].items():
-        lines.append(f"| {label} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | "
+        low, high = bounds.get(label, {}).get("f1") or (None, None)
+        interval = f"{low:.3f}–{high:.3f}" if low is not None and high is not None else "–"
+        lines.append(f"| {label} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {interval} | "
                      f"{m['support']} | {m['threshold']:.2f} |")
     lines += ["", "## Most confused label pairs", ""]
     if report["confused_pairs"]:
