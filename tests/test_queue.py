@@ -112,7 +112,8 @@ def test_a_reviewed_article_does_not_come_back(toy_models, tmp_path):
                {"id": "c", "text": "match coach stadium season"}]
     client = _app(toy_models, tmp_path, TOPICS_QUEUE_FILE=str(_write(tmp_path / "q.jsonl", records))).test_client()
     assert client.get("/v1/queue").get_json()["total"] == 3
-    assert client.post("/v1/feedback", json={"text": "storm rain forecast winds", "labels": ["weather"]}).status_code == 201
+    answer = {"text": "storm rain forecast winds", "labels": ["weather"]}
+    assert client.post("/v1/feedback", json=answer).status_code == 201
     assert client.post("/v1/feedback", json={"id": "c", "labels": ["sport"]}).status_code == 201
     body = client.get("/v1/queue").get_json()
     assert [item["id"] for item in body["items"]] == ["a"]
