@@ -25,6 +25,7 @@ from sklearn.pipeline import FeatureUnion
 from runtime import legacy
 from runtime.articles import compose_text
 from runtime.bundle import MODEL_FILE, BundleError, check_compatible, read_manifest
+from runtime.card import read_card
 from runtime.scorer import DEFAULT_TOKEN_PATTERN, HashedScorer, LinearScorer, scorer_for
 
 
@@ -65,6 +66,7 @@ class TopicModel:
         # Bundles from before languages were recorded were all trained on English.
         self.languages: list[str] = list(manifest.get("languages") or ["en"])
         self.scorer: LinearScorer | HashedScorer | None = scorer_for(pipeline)
+        self.card: dict | None = None  # the bundle's model card; None for bundles trained before cards
 
     @classmethod
     def load(cls, path: Path | str, signing_key: bytes | None = None) -> "TopicModel":
@@ -80,7 +82,9 @@ class TopicModel:
             pipeline = legacy.load_pickle(folder / MODEL_FILE)
         except Exception as exc:  # a verified file that still fails to load is a bundle error
             raise BundleError(f"{folder / MODEL_FILE}: cannot be loaded ({exc})") from exc
-        return cls(pipeline, manifest, folder)
+        model = cls(pipeline, manifest, folder)
+        model.card = read_card(folder, manifest)
+        return model
 
     def compose(self, texts: Sequence[str], titles: Sequence[str | None] | None = None) -> list[str]:
         """Join titles and texts the way the model was trained."""

@@ -9,7 +9,8 @@ from typing import Any, Mapping
 from flask import Flask, current_app, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from service import admin, api, auth, config, drift, errors, feedback, health, logs, metrics, openapi, samples, web
+from service import admin, api, auth, config, drift, errors, feedback, health, logs, metrics, openapi, review, \
+    samples, web
 from service.jsonio import OrjsonProvider
 from service.holder import ModelHolder
 
@@ -57,6 +58,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(feedback.bp)
+    app.register_blueprint(review.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(web.bp)
     if auth.has_admin_key(app):

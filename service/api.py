@@ -7,8 +7,10 @@ an article is, in :mod:`runtime.articles`; how a model computes, in
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, Response, current_app, g, request
+from werkzeug.exceptions import NotFound
 
+from runtime import card
 from runtime.articles import ARTICLE_FIELDS, Article, article_from_html, check_known, json_type, parse_article
 from runtime.language import language_of
 from runtime.model import TopicModel
@@ -153,4 +155,19 @@ def model_info():
     """Return the loaded bundle's manifest and the reload status."""
     holder = current_app.extensions["topics"]
     model = current_model()
-    return {"manifest": model.manifest, "version": model.version, "status": holder.status()}
+    return {"manifest": model.manifest, "version": model.version, "status": holder.status(), "card": model.card}
+
+
+@bp.get("/model/card")
+def model_card():
+    """Return the loaded bundle's model card: Markdown, or JSON when the client prefers ``application/json``."""
+    model = current_model()
+    if model.card is None:
+        raise NotFound(f"Model {model.version} was trained before bundles carried a model card; retrain to get one.")
+    # Markdown unless JSON is preferred: a person with curl or a browser reads the card, code asks for JSON.
+    if request.accept_mimetypes.best_match(["text/markdown", "application/json"]) == "application/json":
+        response = current_app.json.response(model.card)
+    else:
+        response = Response(card.render_markdown(model.card), mimetype="text/markdown")
+    response.vary.add("Accept")
+    return response

@@ -1,4 +1,9 @@
-"""Optional API keys with two scopes, ``classify`` and ``admin``.
+"""Optional API keys with three scopes: ``classify``, ``review`` and ``admin``.
+
+``classify`` is for applications that send articles (and corrections);
+``review`` is for people who label: it reads the labeling queue, which hands
+out stored article text, so it is not part of ``classify``; ``admin`` may do
+everything, including promotions and rollbacks.
 
 Keys are configured as sha256 hashes, never in clear, one entry per key::
 
@@ -26,7 +31,7 @@ from flask import Flask, current_app, request
 
 from service.errors import Forbidden, Unauthorized
 
-SCOPES = ("classify", "admin")
+SCOPES = ("classify", "review", "admin")
 OPEN_PATHS = {"/healthz", "/readyz"}
 
 
@@ -57,7 +62,7 @@ def parse_entries(text: str, origin: str) -> list[ApiKey]:
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             raise ValueError(f"{origin}: entry {number} does not start with a 64-digit sha256 hex digest")
         if not scopes or not scopes <= set(SCOPES):
-            raise ValueError(f"{origin}: entry {number} has scopes {sorted(scopes)}; use {' and/or '.join(SCOPES)}")
+            raise ValueError(f"{origin}: entry {number} has scopes {sorted(scopes)}; use {', '.join(SCOPES)}")
         keys.append(ApiKey(bytes.fromhex(digest), scopes, parts[2] if len(parts) == 3 else f"key{number}"))
     return keys
 
@@ -88,7 +93,9 @@ def required_scope(endpoint: str | None, path: str) -> str | None:
     if path == "/metrics":
         return "classify" if current_app.config["TOPICS_METRICS_AUTH"] else None
     if path.startswith("/v1/"):
-        return "admin" if endpoint and endpoint.startswith("admin.") else "classify"
+        if endpoint and endpoint.startswith("admin."):
+            return "admin"
+        return "review" if endpoint and endpoint.startswith("review.") else "classify"
     return None
 
 
@@ -129,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m service.auth", description=main.__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     new = sub.add_parser("new", help="print a new random key and its configuration entry")
-    new.add_argument("--scopes", default="classify", help="comma-separated: classify, admin")
+    new.add_argument("--scopes", default="classify", help="comma-separated: classify, review, admin")
     new.add_argument("--name", default="", help="a name for logs")
     sub.add_parser("hash", help="read a key from stdin and print its sha256")
     args = parser.parse_args(argv)

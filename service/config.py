@@ -56,6 +56,11 @@ DEFAULTS: dict[str, Any] = {
     "TOPICS_SAMPLE_RETENTION_DAYS": 30,
     # Pinned JSONL of articles with true labels that the promotion gate scores besides the bundles' held-out split.
     "TOPICS_GOLDEN_FILE": "",
+    # The labeling queue (GET /v1/queue) reads articles from this JSONL file (lines with "text", optional
+    # "title" and "id") and/or from the sample store (TOPICS_SAMPLE_DIR, newest first); both empty: the queue is off.
+    "TOPICS_QUEUE_FILE": "",
+    # Most articles the queue reads and scores per request (each request re-reads its sources).
+    "TOPICS_QUEUE_MAX_ARTICLES": 5_000,
 }
 
 

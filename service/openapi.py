@@ -135,12 +135,80 @@ SCHEMAS = {
             "manifest": {"type": "object", "required": ["version", "labels", "thresholds", "metrics", "data",
                                                         "versions", "created_at", "files"],
                          "description": "The bundle's manifest.json."},
+            "card": {"oneOf": [_ref("ModelCard"), {"type": "null"}],
+                     "description": "The bundle's model card; null for a bundle trained before cards."},
             "status": {"type": "object", "required": ["ready", "version", "last_reload_error"],
                        "properties": {"ready": {"type": "boolean"}, "version": {"type": ["string", "null"]},
                                       "loaded_at": {"type": ["string", "null"]},
                                       "fast_path": {"type": "boolean"}, "reloads": {"type": "integer"},
                                       "reload_failures": {"type": "integer"},
                                       "last_reload_error": {"type": ["object", "null"]}}},
+        },
+    },
+    "ModelCard": {
+        "type": "object",
+        "required": ["card_format", "model", "data", "options", "quality", "limits", "intended_use",
+                     "not_intended_use"],
+        "description": "The bundle's model_card.json: data sources and counts, options and their reasons, "
+                       "per-topic quality on held-out documents with 95 % bootstrap intervals, known limits and "
+                       "intended use.",
+        "properties": {
+            "card_format": {"type": "integer"}, "model": {"type": "object"}, "data": {"type": "object"},
+            "options": {"type": "object"},
+            "quality": {"type": "object", "required": ["micro_f1", "macro_f1", "per_topic"],
+                        "properties": {"micro_f1": _ref("Figure"), "macro_f1": _ref("Figure"),
+                                       "per_topic": {"type": "object", "additionalProperties": {
+                                           "type": "object", "properties": {
+                                               "support": {"type": "integer"}, "precision": _ref("Figure"),
+                                               "recall": _ref("Figure"), "f1": _ref("Figure")}}}}},
+            "limits": {"type": "array", "items": {"type": "string"}},
+            "intended_use": {"type": "array", "items": {"type": "string"}},
+            "not_intended_use": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "Figure": {
+        "type": "object", "required": ["value", "low", "high"], "additionalProperties": False,
+        "description": "A figure and its 95 % interval (null where undefined).",
+        "properties": {name: {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+                       for name in ("value", "low", "high")},
+    },
+    "QueueItem": {
+        "type": "object", "additionalProperties": False,
+        "required": ["id", "title", "text", "priority", "topics", "scores", "signals", "reasons"],
+        "properties": {
+            "id": {"type": ["string", "integer", "null"]}, "title": {"type": ["string", "null"]},
+            "text": {"type": "string"},
+            "priority": {"type": "number", "minimum": 0, "maximum": 3,
+                         "description": "uncertainty + disagreement + drift, each from 0 to 1."},
+            "topics": {"type": "array", "items": _ref("Topic"), "description": "The current model's proposal."},
+            "scores": {"type": "object", "additionalProperties": {"type": "number"}},
+            "signals": {"type": "object", "required": ["margin", "uncertainty", "disagreement", "drift"],
+                        "properties": {
+                            "margin": {"type": "number"}, "nearest_label": {"type": "string"},
+                            "uncertainty": {"type": "number"}, "disagreement": {"type": "number"},
+                            "candidate_topics": {"type": "array", "items": {"type": "string"}},
+                            "unknown_share": {"type": ["number", "null"]}, "words": {"type": "integer"},
+                            "drift": {"type": "number"}}},
+            "reasons": {"type": "array", "items": {"type": "string"},
+                        "description": "Why the article was chosen, in words."},
+        },
+    },
+    "Queue": {
+        "type": "object", "additionalProperties": False,
+        "required": ["items", "total", "offset", "limit", "read", "model", "candidate"],
+        "properties": {
+            "items": {"type": "array", "items": _ref("QueueItem")},
+            "total": {"type": "integer", "description": "Articles in the queue, over all pages."},
+            "offset": {"type": "integer"}, "limit": {"type": "integer"},
+            "read": {"type": "object", "required": ["files", "articles", "bad_lines", "duplicates", "reviewed"],
+                     "description": "What was read: files, articles, lines skipped as bad, duplicates, articles "
+                                    "left out because they are in the feedback file, and whether the "
+                                    "TOPICS_QUEUE_MAX_ARTICLES cap stopped the reading.",
+                     "properties": {k: {"type": "integer"} for k in
+                                    ("files", "articles", "bad_lines", "duplicates", "reviewed")}
+                     | {"capped": {"type": "boolean"}}},
+            "model": _ref("ModelRef"),
+            "candidate": {"oneOf": [_ref("ModelRef"), {"type": "null"}]},
         },
     },
     "FeedbackRequest": {
@@ -228,6 +296,27 @@ def build_spec(admin: bool = True) -> dict:
                                  "and the reload status, including the last refused bundle.",
                                  {"200": _json(_ref("ModelInfo"), "Manifest and status.")},
                                  errors=("401", "403", "503"), tag="model")},
+        "/v1/model/card": {"get": _op(
+            "modelCard", "The loaded model's card",
+            "Markdown (`text/markdown`) by default; JSON when the `Accept` header prefers `application/json`.",
+            {"200": {"description": "The model card.", "content": {
+                "text/markdown": {"schema": {"type": "string"}},
+                "application/json": {"schema": _ref("ModelCard")}}},
+             "404": _problem("The bundle was trained before bundles carried a card.")},
+            errors=("401", "403", "503"), tag="model")},
+        "/v1/queue": {"get": _op(
+            "labelingQueue", "Articles to label, most instructive first",
+            "Needs a `review` (or `admin`) key when keys are configured: it hands out stored article text. "
+            "Reads TOPICS_QUEUE_FILE and the sample store (TOPICS_SAMPLE_DIR), skips and counts bad lines, "
+            "drops duplicates and articles already in the feedback file, and ranks the rest by uncertainty "
+            "(a score near its threshold), disagreement with the candidate model, and drift (unknown words, "
+            "extreme length). Answer each with `POST /v1/feedback`.",
+            {"200": _json(_ref("Queue"), "One page of the queue.")},
+            errors=("401", "403", "422", "503"), tag="feedback",
+            parameters=[{"name": "limit", "in": "query", "required": False,
+                         "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+                        {"name": "offset", "in": "query", "required": False,
+                         "schema": {"type": "integer", "minimum": 0, "maximum": 100000, "default": 0}}])},
         "/v1/feedback": {"post": _op(
             "recordFeedback", "Correct the labels of an article",
             "Appends the correction to the feedback file (TOPICS_FEEDBACK_DIR); retrain with "

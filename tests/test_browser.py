@@ -110,3 +110,46 @@ def test_pasted_html_shows_language_extraction_and_codes(page, server):
     page.click("#submit")
     sync_api.expect(page.locator("#language")).to_contain_text("fr (not supported)")  # no eval: the CSP forbids it
     assert page.locator("#topics .chip").count() == 0
+
+
+def test_review_view_works_with_the_keyboard_alone(page, start_server, models_dir, tmp_path):
+    import json
+
+    queue = tmp_path / "queue.jsonl"
+    article = {"id": "q-1", "title": "Storm warning for the coast",
+               "text": "storm rain forecast flooding winds on monday, officials said"}
+    queue.write_text(json.dumps(article) + "\nnot json\n", encoding="utf-8")
+    feedback = tmp_path / "feedback"
+    server = start_server(models_dir, workers=1, TOPICS_QUEUE_FILE=str(queue), TOPICS_FEEDBACK_DIR=str(feedback))
+    page.goto(server.url + "/#review")  # the view's own address; from here on only keys are pressed
+    page.wait_for_selector("#review-item:not([hidden])")
+    assert page.locator("#review-title").inner_text() == article["title"]
+    sync_api.expect(page.locator("#review-status")).to_contain_text("1 bad line")
+    assert page.locator("#review-reasons li").count() >= 1
+    assert page.locator(".shortcuts").is_visible() and "Enter" in page.inner_text(".shortcuts")
+    boxes = page.locator("#review-topics input[type=checkbox]")
+    proposed = {boxes.nth(i).get_attribute("data-label"): boxes.nth(i).is_checked() for i in range(boxes.count())}
+    assert proposed["weather"] is True  # the model's proposal is ticked
+    second = boxes.nth(1).get_attribute("data-label")
+    page.keyboard.press("2")
+    assert boxes.nth(1).is_checked() is not proposed[second]
+    page.keyboard.press("Enter")
+    sync_api.expect(page.locator("#review-status")).to_contain_text("Saved")
+    records = [json.loads(line) for line in (feedback / "feedback.jsonl").read_text().splitlines()]
+    expected = {label for label, on in proposed.items() if on} ^ {second}
+    assert len(records) == 1
+    assert set(records[0]["labels"]) == expected
+    assert (records[0]["id"], records[0]["text"], records[0]["title"]) == ("q-1", article["text"], article["title"])
+    page.keyboard.press("r")  # load the queue again: the answered article does not come back
+    sync_api.expect(page.locator("#review-status")).to_contain_text("0 article(s) to review")
+
+
+def test_model_card_view(page, start_server, models_dir):
+    server = start_server(models_dir, workers=1)
+    page.goto(server.url + "/")
+    page.click("#tab-card")
+    page.wait_for_selector("#card:not([hidden])")
+    text = page.inner_text("#card")
+    assert "Known limits" in text and "Intended use" in text and "Micro-F1" in text
+    assert page.locator("#card table").nth(2).locator("tbody tr").count() == 3  # one row per toy topic
+    assert page.locator("#view-classify").is_hidden()

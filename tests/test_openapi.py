@@ -74,6 +74,8 @@ def test_responses_match_the_schemas(admin_client, spec, toy_corpus, models_dir)
                                                      "explain": True}), 200)
     _check(spec, c.get("/v1/labels"), 200)
     _check(spec, c.get("/v1/model"), 200)
+    _check(spec, c.get("/v1/model/card", headers={"Accept": "application/json"}), 200)
+    _check(spec, c.get("/v1/queue"), 503, "application/problem+json")  # no queue source configured here
     _check(spec, c.post("/v1/feedback", json={"text": "goal", "labels": ["sport"]}), 201)
     _check(spec, c.get("/healthz"), 200)
     _check(spec, c.get("/readyz"), 200)
@@ -81,6 +83,15 @@ def test_responses_match_the_schemas(admin_client, spec, toy_corpus, models_dir)
     train_into(models_dir, [toy_corpus])
     _check(spec, c.post("/v1/model/reload"), 200)
     _check(spec, c.post("/v1/model/rollback"), 200)
+
+
+def test_the_queue_matches_its_schema(spec, models_dir, tmp_path):
+    queue = tmp_path / "queue.jsonl"
+    queue.write_text('{"id": "a", "title": "Cup final", "text": "goal striker league"}\n{"text": "storm rain"}\n')
+    app = create_app({"TESTING": True, "TOPICS_MODEL_DIR": str(models_dir), "TOPICS_QUEUE_FILE": str(queue)})
+    client = app.test_client()
+    _check(spec, client.get("/v1/queue"), 200)
+    _check(spec, client.get("/v1/queue?limit=0"), 422, "application/problem+json")
 
 
 @pytest.mark.parametrize("path, kwargs, status", [
@@ -99,7 +110,8 @@ def test_unauthorized_matches_the_schema(full_app, spec):
 
 
 def test_pages_are_served(client):
-    for path in ("/", "/docs", "/static/demo.js", "/static/docs.js", "/static/app.css"):
+    for path in ("/", "/docs", "/static/demo.js", "/static/docs.js", "/static/app.css", "/static/review.js",
+                 "/static/card.js", "/static/tabs.js"):
         with client.get(path) as r:
             assert r.status_code == 200, path
     assert b"Find topics" in client.get("/").data

@@ -47,6 +47,8 @@ def test_streamed_bundle_records_its_mode_and_loads(streamed):
     assert data["sources"][0]["sha256"] == bundle.sha256_file(Path(data["sources"][0]["path"]))
     assert manifest["metrics"]["micro"]["f1"] > 0.8
     assert (streamed / "current" / "report.md").is_file()
+    assert model.card["model"]["training_mode"] == "streaming"  # the streaming trainer's bundles have a card too
+    assert set(model.card["quality"]["per_topic"]) == set(model.labels)
 
 
 def test_streamed_bundle_is_served_and_explained(streamed):

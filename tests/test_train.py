@@ -45,7 +45,7 @@ def test_bundle_holds_manifest_and_reports(toy_models):
     folder = (toy_models / "current").resolve()
     manifest = json.loads((folder / "manifest.json").read_text())
     assert set(manifest["files"]) == {"model.joblib", "report.json", "report.md", "report.png", "evaluation.jsonl",
-                                      "reference.json"}
+                                      "reference.json", "model_card.json", "model_card.md"}
     assert manifest["version"] == folder.name
     for key in ("labels", "thresholds", "metrics", "hyperparameters", "data", "versions", "created_at",
                 "label_counts", "cross_validation", "training"):

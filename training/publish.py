@@ -2,7 +2,8 @@
 
 A trainer returns a :class:`Trained` (the fitted pipeline, its evaluation
 report and what it knows for the manifest); :func:`publish` writes the
-model, the report and the manifest into a staging folder, checks that the
+model, the report, the model card (``training/card.py``) and the manifest
+into a staging folder, checks that the
 bundle loads through the same loader the service uses, and moves it into
 place (``runtime.bundle.publish``). Nothing here knows how a model was
 fitted.
@@ -19,9 +20,10 @@ from pathlib import Path
 
 import joblib
 
-from runtime import bundle
+from runtime import bundle, card
 from runtime.drift import write_reference
 from runtime.model import TopicModel, library_versions
+from training.card import build_card
 from training.evaluate import plot_report, render_markdown
 from training.options import TrainOptions
 from training.progress import Progress
@@ -83,6 +85,10 @@ def publish(options: TrainOptions, trained: Trained, progress: Progress) -> Path
             "git_commit": _git_commit(),
         }
         manifest["training"] = {**manifest.get("training", {}), "timings": dict(progress.timings)}
+        # The card goes in before the manifest, so its checksum is in the manifest like the model's.
+        model_card = build_card(manifest, report)
+        (staging / card.CARD_FILE).write_text(json.dumps(model_card, indent=2) + "\n", encoding="utf-8")
+        (staging / card.CARD_MARKDOWN).write_text(card.render_markdown(model_card), encoding="utf-8")
         bundle.write_manifest(staging, manifest, options.signing_key)
         TopicModel.load(staging, options.signing_key)  # the published bundle must load
         folder = bundle.publish(staging, options.out, version, options.keep, options.signing_key,

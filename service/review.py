@@ -1,0 +1,84 @@
+"""GET /v1/queue: the labeling queue over HTTP, for the demo page's review view and for scripts.
+
+It needs the ``review`` scope (or ``admin``) when keys are configured: the
+queue hands out stored article text, which a ``classify`` key (given to the
+applications that send articles) must not read. The ranking is
+``runtime.labeling``'s; here the sources come from the configuration, the
+page from the query string, and the candidate from the model holder, when
+it has one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, current_app, request
+
+from runtime import labeling
+from service.api import current_model
+from service.errors import InvalidField, NotReady
+from service.feedback import FEEDBACK_FILE
+
+bp = Blueprint("review", __name__, url_prefix="/v1")
+DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 20, 100, 100_000
+
+
+def _bounded(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidField(f"'{name}' must be an integer from {low} to {high}, not {raw!r}.", field=name) from None
+    if not low <= value <= high:
+        raise InvalidField(f"'{name}' must be from {low} to {high}, not {value}.", field=name)
+    return value
+
+
+def _sources() -> list[Path]:
+    """The queue file first (the user chose it), then the sample store's files, newest first."""
+    config = current_app.config
+    paths = []
+    if config["TOPICS_QUEUE_FILE"]:
+        path = Path(config["TOPICS_QUEUE_FILE"])
+        if not path.is_file():
+            raise NotReady(f"The queue file {path} (TOPICS_QUEUE_FILE) does not exist or is not a file.")
+        paths.append(path)
+    if config["TOPICS_SAMPLE_DIR"]:
+        paths += labeling.sample_files(Path(config["TOPICS_SAMPLE_DIR"]))
+    elif not paths:
+        raise NotReady("The labeling queue has no source: set TOPICS_QUEUE_FILE or TOPICS_SAMPLE_DIR.")
+    return paths
+
+
+def _candidate():
+    """The candidate model the holder keeps beside current (shadow scoring), if any."""
+    candidate = getattr(current_app.extensions["topics"], "candidate", None)
+    return candidate if hasattr(candidate, "predict_proba") and hasattr(candidate, "answer") else None
+
+
+@bp.get("/queue")
+def queue():
+    """Propose the articles whose labels would teach the model most, with the reasons, a page at a time."""
+    limit = _bounded("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset = _bounded("offset", 0, 0, MAX_OFFSET)
+    paths = _sources()
+    model = current_model()
+    feedback_dir = current_app.config["TOPICS_FEEDBACK_DIR"]
+    reviewed = labeling.reviewed_keys(Path(feedback_dir) / FEEDBACK_FILE) if feedback_dir else set()
+    try:
+        pool = labeling.read_pool(paths, current_app.config["TOPICS_QUEUE_MAX_ARTICLES"], reviewed)
+    except OSError as exc:
+        raise NotReady(f"The labeling queue's source cannot be read: {exc.strerror or exc}.") from None
+    candidate = _candidate()
+    items = labeling.rank(model, pool.articles, candidate)
+    return {
+        "items": items[offset:offset + limit],
+        "total": len(items),
+        "offset": offset,
+        "limit": limit,
+        "read": pool.counts(),
+        "model": {"version": model.version},
+        "candidate": {"version": candidate.version} if candidate is not None else None,
+    }
