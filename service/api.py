@@ -12,7 +12,7 @@ from flask import Blueprint, current_app, g, request
 from runtime.articles import ARTICLE_FIELDS, Article, article_from_html, check_known, json_type, parse_article
 from runtime.language import detect
 from runtime.model import TopicModel
-from service import metrics
+from service import metrics, shadow
 from service.errors import InvalidField, MalformedJSON, NotReady, UnsupportedLanguage
 from service.requests import OPTION_FIELDS, Options, json_object, media_type, parse_options, request_body
 
@@ -63,7 +63,8 @@ def _result(model: TopicModel, article: Article, scores, options: Options, langu
 def classify_articles(articles: list[Article], options: Options) -> list[dict]:
     """Score articles with this request's model and shape one result each."""
     model = current_model()
-    if current_app.config["TOPICS_DETECT_LANGUAGE"]:
+    config = current_app.config
+    if config["TOPICS_DETECT_LANGUAGE"]:
         languages = [detect(f"{a.title}\n{a.text}" if a.title else a.text, model.languages) for a in articles]
         readable = [lang.supported for lang in languages]
     else:
@@ -78,6 +79,9 @@ def classify_articles(articles: list[Article], options: Options) -> list[dict]:
     g.articles = len(articles)
     results = [_result(model, a, P[i], options, languages[i], readable[i]) for i, a in enumerate(articles)]
     metrics.record_results(articles, results)
+    share = config["TOPICS_SHADOW_SAMPLE"]
+    if share:  # after the answer is built, which it never changes
+        shadow.score(current_app.extensions["topics"].candidate, model, articles, P, readable, share)
     return results
 
 

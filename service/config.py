@@ -43,6 +43,9 @@ DEFAULTS: dict[str, Any] = {
     "TOPICS_PROXY_HOPS": 0,
     # Pinned JSONL of articles with true labels that the promotion gate scores besides the bundles' held-out split.
     "TOPICS_GOLDEN_FILE": "",
+    # Share of classified articles (0.0 to 1.0) also scored by the candidate bundle, if one is published, to
+    # compare it with the current model on live traffic (service/shadow.py). 0.0: off, no candidate loaded.
+    "TOPICS_SHADOW_SAMPLE": 0.0,
 }
 
 
