@@ -32,9 +32,11 @@ from service.errors import NoCandidate
 bp = Blueprint("shadow", __name__, url_prefix="/v1/model")
 log = logging.getLogger("service")
 MANIFEST_SUMMARY = ("version", "created_at", "labels", "metrics", "data", "label_counts", "none_count")
+_OUTCOME = {(True, True): "both", (False, False): "neither", (True, False): "current_only",
+            (False, True): "candidate_only"}  # (current assigns it, candidate assigns it)
 # The per-label series figures() reads, and what each sample counts (None: the sample's own outcome label).
-_PER_TOPIC = {"topics_shadow_topic_total": None, "topics_shadow_score_delta_abs_sum": "abs_sum",
-              "topics_shadow_score_delta_abs_count": "deltas", "topics_shadow_score_delta_sum": "sum"}
+_PER_TOPIC = {"topics_shadow_topic_total": None, "topics_shadow_score_delta_abs_total": "abs_sum",
+              "topics_shadow_score_delta_sum": "sum"}
 
 
 def sample_share(config: Mapping) -> float:
@@ -64,32 +66,36 @@ def score(candidate: TopicModel | None, model: TopicModel, articles: Sequence[Ar
         log.exception("shadow scoring with candidate %s failed; the answer is not affected", candidate.version)
 
 
-def _aligned(labels: list[str], model: TopicModel, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The model's scores and thresholds in ``labels`` order, and which labels it has (a missing one scores 0)."""
-    index = {label: j for j, label in enumerate(model.labels)}
-    columns = np.array([index.get(label, -1) for label in labels])
-    has = columns >= 0
-    out = np.zeros((scores.shape[0], len(labels)))
-    out[:, has] = scores[:, columns[has]]
-    cut = np.full(len(labels), np.inf)  # a label the model lacks is never assigned
-    cut[has] = model.thresholds[columns[has]]
-    return out, cut, has
-
-
 def _count(model: TopicModel, candidate: TopicModel, ours: np.ndarray, theirs: np.ndarray) -> None:
-    known = set(model.labels)
-    labels = model.labels + [label for label in candidate.labels if label not in known]
-    a, cut_a, has_a = _aligned(labels, model, ours)
-    b, cut_b, has_b = _aligned(labels, candidate, theirs)
-    on_a, on_b = a >= cut_a, b >= cut_b
-    same = int(np.all(on_a == on_b, axis=1).sum())
-    counts = {"both": (on_a & on_b).sum(0), "neither": (~on_a & ~on_b).sum(0),
-              "current_only": (on_a & ~on_b).sum(0), "candidate_only": (~on_a & on_b).sum(0)}
-    outcomes = {label: {outcome: int(counts[outcome][j]) for outcome in metrics.SHADOW_OUTCOMES}
-                for j, label in enumerate(labels)}
-    delta = b - a
-    deltas = {label: delta[:, j].tolist() for j, label in enumerate(labels) if has_a[j] and has_b[j]}
-    metrics.record_shadow(candidate.version, len(ours), same, outcomes, deltas)
+    # Plain Python on purpose: for one article and a few dozen labels it is several times faster than the
+    # same comparison in numpy, whose per-call overhead dominates at that size (bench.shadow).
+    mine = {label: j for j, label in enumerate(model.labels)}
+    new = {label: j for j, label in enumerate(candidate.labels)}
+    labels = model.labels + [label for label in candidate.labels if label not in mine]
+    pairs = [(label, mine.get(label), new.get(label)) for label in labels]  # None: that model lacks the label
+    cut_a, cut_b = model.thresholds.tolist(), candidate.thresholds.tolist()
+    outcomes = {label: dict.fromkeys(metrics.SHADOW_OUTCOMES, 0) for label in labels}
+    shared = [(label, i, k) for label, i, k in pairs if i is not None and k is not None]
+    changes = {label: [0.0, 0.0] for label, _, _ in shared}  # absolute and signed sums of candidate - current
+    same, largest = 0, []
+    for a, b in zip(ours.tolist(), theirs.tolist()):
+        agree = True
+        for label, i, k in pairs:
+            on_a = i is not None and a[i] >= cut_a[i]
+            on_b = k is not None and b[k] >= cut_b[k]
+            outcomes[label][_OUTCOME[on_a, on_b]] += 1
+            agree = agree and on_a == on_b
+        same += agree
+        most = 0.0
+        for label, i, k in shared:
+            change = b[k] - a[i]
+            sums = changes[label]
+            sums[0] += abs(change)
+            sums[1] += change
+            most = max(most, abs(change))
+        largest.append(most)
+    metrics.record_shadow(candidate.version, len(ours), same, outcomes,
+                          {label: (size, change) for label, (size, change) in changes.items()}, largest)
 
 
 def figures(version: str) -> dict:
@@ -114,18 +120,20 @@ def figures(version: str) -> dict:
             key = _PER_TOPIC[sample.name] or sample.labels["outcome"]
             entry[key] = entry.get(key, 0.0) + sample.value
     per_topic = {}
+    samples = int(articles)
     for label in sorted(topics):
         entry = topics[label]
-        counts = {outcome: int(entry.get(outcome, 0)) for outcome in metrics.SHADOW_OUTCOMES}
-        seen, deltas = sum(counts.values()), entry.get("deltas", 0)
+        counts = {outcome: int(entry.get(outcome, 0)) for outcome in metrics.SHADOW_OUTCOMES if outcome != "neither"}
+        counts["neither"] = samples - sum(counts.values())  # not written: what the other outcomes leave
+        shared = "abs_sum" in entry  # both models have the label, so each sampled article changed its score
         per_topic[label] = {
-            "agreement": round((counts["both"] + counts["neither"]) / seen, 6) if seen else None,
-            **counts,
+            "agreement": round((counts["both"] + counts["neither"]) / samples, 6) if samples else None,
+            **{outcome: counts[outcome] for outcome in metrics.SHADOW_OUTCOMES},
             "flips": counts["current_only"] + counts["candidate_only"],
-            "mean_delta": round(entry.get("sum", 0.0) / deltas, 6) if deltas else None,
-            "mean_abs_delta": round(entry.get("abs_sum", 0.0) / deltas, 6) if deltas else None,
+            "mean_delta": round(entry.get("sum", 0.0) / samples, 6) if shared and samples else None,
+            "mean_abs_delta": round(entry["abs_sum"] / samples, 6) if shared and samples else None,
         }
-    return {"samples": int(articles), "agreement": round(same / articles, 6) if articles else None,
+    return {"samples": samples, "agreement": round(same / articles, 6) if articles else None,
             "flips": sum(t["flips"] for t in per_topic.values()), "topics": per_topic}
 
 

@@ -92,7 +92,8 @@ def test_a_candidate_that_is_the_same_model_agrees_fully(models_dir, toy_corpus)
     text = client.get("/metrics").get_data(as_text=True)
     assert _sample(text, "topics_shadow_articles_total", candidate=version) == len(ARTICLES)
     assert _sample(text, "topics_shadow_same_topics_total", candidate=version) == len(ARTICLES)
-    assert _sample(text, "topics_shadow_score_delta_abs_count", candidate=version, label="sport") == len(ARTICLES)
+    assert _sample(text, "topics_shadow_score_delta_max_count", candidate=version) == len(ARTICLES)
+    assert _sample(text, "topics_shadow_score_delta_max_bucket", candidate=version, le="0.001") == len(ARTICLES)
 
 
 def test_a_candidate_trained_on_damaged_labels_flips_topics(models_dir, tmp_path):
