@@ -121,8 +121,9 @@ def main(argv=None) -> int:
     added = (single[SETTINGS[1][0]] - single[SETTINGS[0][0]]) * 1e6
     record("Shadow scoring: classify latency", "python -m bench.shadow", table(times, [load for load, _, _ in loads]),
            f"In process through Flask's test client, metrics in a multiprocess folder as under gunicorn, language "
-           f"detection on; rounds: {args.rounds}, each of {args.requests:,} single articles and {args.batches} batches of "
-           f"{BATCH} of the real-news mix per app, the three apps taking turns. Scoring every article with the "
+           f"detection on; rounds: {args.rounds}, each of {args.requests:,} single articles and {args.batches} "
+           f"batches of {BATCH} of the real-news mix per app, the three apps taking turns. Scoring every article "
+           f"with the "
            f"candidate too adds {added:,.0f} µs to a single-article request's median (the candidate's prediction "
            "and the topics_shadow_* counters); the answers are the same bytes either way (tests/test_shadow.py).")
     return 0
