@@ -257,3 +257,13 @@ def test_figures_add_up_over_gunicorn_workers(start_server, models_dir, toy_corp
     assert described["shadow"]["samples"] == n and described["shadow"]["agreement"] == 1.0
     text = http("GET", server.url + "/metrics")[2]
     assert _sample(text, "topics_shadow_articles_total", candidate=version) == n
+
+
+def test_the_candidate_is_described_to_a_classify_key(models_dir, toy_corpus):
+    app = _app(models_dir, 0.1, TOPICS_API_KEYS=f"{hash_key('reader')}:classify:desk")
+    client = app.test_client()
+    assert client.get("/v1/model/candidate").status_code == 401
+    assert client.get("/v1/model/candidate", headers={"Authorization": "Bearer reader"}).status_code == 404
+    train_into(models_dir, [toy_corpus], candidate=True)
+    answer = client.get("/v1/model/candidate", headers={"Authorization": "Bearer reader"})
+    assert answer.status_code == 200 and answer.get_json()["shadow"]["sample"] == 0.1
