@@ -9,6 +9,12 @@ The evaluation set is the held-out split the bundles carry
 (``evaluation.jsonl``) plus an optional golden JSONL file the user pins.
 Promotion is refused when micro-F1 falls by more than ``MICRO_MARGIN`` or any
 topic's F1 falls by more than ``TOPIC_MARGIN``.
+
+It can also require evidence from shadow scoring of live traffic: at least
+``min_shadow_samples`` articles scored by both models and a share of at least
+``min_shadow_agreement`` given the same topics. Both are off by default. The
+figures come from the service (``GET /v1/model/candidate``, or the admin
+endpoint's own); figures for another candidate version count as none.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from runtime.model import TopicModel
 
 MICRO_MARGIN = 0.01  # micro-F1 may fall by at most one point
 TOPIC_MARGIN = 0.05  # any one topic's F1 may fall by at most five points
+MIN_SHADOW_AGREEMENT = 0.0  # off: no share of live articles needs the same topics from both models
+MIN_SHADOW_SAMPLES = 0  # off: no shadow-scored articles needed
 AUDIT_FILE = "audit.jsonl"
 EXAMPLES = 3
 
@@ -42,6 +50,7 @@ class Decision:
     documents: int
     micro: dict
     topics: dict
+    shadow: dict | None = None  # the shadow figures the decision used, when it required any
 
     def to_dict(self) -> dict:
         """Return the decision as plain JSON-able data."""
@@ -130,6 +139,28 @@ def compare(current: TopicModel, candidate: TopicModel, docs: list[dict],
                     micro={"current_f1": old_micro["f1"], "candidate_f1": new_micro["f1"], "delta": micro_delta})
 
 
+def shadow_reasons(shadow: dict | None, candidate: str, min_agreement: float = MIN_SHADOW_AGREEMENT,
+                   min_samples: int = MIN_SHADOW_SAMPLES) -> list[str]:
+    """Say why the shadow figures (``{"version", "samples", "agreement"}``) fall short; [] when they suffice.
+
+    Nothing is required when both minimums are 0.
+    """
+    if min_agreement <= 0 and min_samples <= 0:
+        return []
+    if not shadow or shadow.get("version") != candidate:
+        return [f"shadow scoring: no figures for candidate {candidate} (turn on TOPICS_SHADOW_SAMPLE and let it "
+                f"score live traffic; required: {min_samples} articles, agreement {min_agreement})"]
+    samples, agreement = int(shadow.get("samples") or 0), float(shadow.get("agreement") or 0.0)
+    reasons = []
+    if samples < max(min_samples, 1):  # an agreement over no articles is no evidence
+        reasons.append(f"shadow scoring: {samples} articles scored by both models, at least "
+                       f"{max(min_samples, 1)} required")
+    if min_agreement > 0 and samples and agreement < min_agreement:
+        reasons.append(f"shadow scoring: the models gave the same topics to {agreement:.3f} of {samples} live "
+                       f"articles, below the minimum agreement {min_agreement}")
+    return reasons
+
+
 def audit(root: Path, action: str, who: str | None = None, **figures) -> dict:
     """Append one line (who, when, action, figures) to ``root/audit.jsonl`` and return it."""
     entry = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "action": action,
@@ -143,8 +174,13 @@ def audit(root: Path, action: str, who: str | None = None, **figures) -> dict:
 
 def gate(root: Path, golden: Path | None = None, force: bool = False, who: str | None = None,
          micro_margin: float = MICRO_MARGIN, topic_margin: float = TOPIC_MARGIN,
-         signing_key: bytes | None = None) -> Decision:
-    """Compare ``candidate`` with ``current`` in ``root``; promote it if it passes (or ``force``), audit either way."""
+         signing_key: bytes | None = None, shadow: dict | None = None,
+         min_shadow_agreement: float = MIN_SHADOW_AGREEMENT, min_shadow_samples: int = MIN_SHADOW_SAMPLES) -> Decision:
+    """Compare ``candidate`` with ``current`` in ``root``; promote it if it passes (or ``force``), audit either way.
+
+    ``shadow`` holds the candidate's shadow figures (``version``, ``samples``,
+    ``agreement``), needed only when a shadow minimum is set.
+    """
     current_v, candidate_v = bundle.current_version(root), bundle.candidate_version(root)
     if candidate_v is None:
         raise bundle.BundleError(f"{root}: no candidate to promote (train with --candidate)")
@@ -157,6 +193,12 @@ def gate(root: Path, golden: Path | None = None, force: bool = False, who: str |
     figures = {"current": current_v, "candidate": candidate_v, "documents": decision.documents,
                "micro": decision.micro, "reasons": decision.reasons,
                "golden": str(golden) if golden else None}
+    if min_shadow_agreement > 0 or min_shadow_samples > 0:
+        decision.reasons += shadow_reasons(shadow, candidate_v, min_shadow_agreement, min_shadow_samples)
+        decision.promote = not decision.reasons
+        decision.shadow = {key: (shadow or {}).get(key) for key in ("version", "samples", "agreement")}
+        figures["shadow"] = {**decision.shadow, "min_agreement": min_shadow_agreement,
+                             "min_samples": min_shadow_samples}
     if decision.promote or force:
         bundle.point_current(root, candidate_v)
         bundle.clear_candidate(root)

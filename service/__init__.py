@@ -10,7 +10,7 @@ from flask import Flask, current_app, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service import admin, api, auth, config, drift, errors, feedback, health, logs, metrics, openapi, review, \
-    samples, web
+    samples, shadow, web
 from service.jsonio import OrjsonProvider
 from service.holder import ModelHolder
 
@@ -38,8 +38,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = app.config["TOPICS_MAX_BATCH_BYTES"]
 
     key = app.config["TOPICS_SIGNING_KEY"]
+    # With shadow scoring on, the candidate is loaded from the start (in the master, shared with the workers).
     holder = ModelHolder(app.config["TOPICS_MODEL_DIR"], key.encode() if key else None,
-                         app.config["TOPICS_RELOAD_INTERVAL"])
+                         app.config["TOPICS_RELOAD_INTERVAL"], follow_candidate=shadow.sample_share(app.config) > 0)
     holder.load()
     app.extensions["topics"] = holder
 
@@ -59,6 +60,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(feedback.bp)
     app.register_blueprint(review.bp)
+    app.register_blueprint(shadow.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(web.bp)
     if auth.has_admin_key(app):

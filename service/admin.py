@@ -3,6 +3,8 @@
 Registered only when an API key with the ``admin`` scope is configured. The
 gate's decision is ``runtime.gate``'s, the same as ``python -m training.promote``;
 each promotion, refusal and rollback is appended to ``audit.jsonl`` with the key's name.
+A promotion can require shadow evidence (``min_shadow_agreement``,
+``min_shadow_samples``); the gate then reads this service's live shadow figures.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 from flask import Blueprint, current_app, request
 
 from runtime import bundle, gate
+from service import shadow
 from service.errors import Conflict, InvalidField, NotReady
 
 bp = Blueprint("admin", __name__, url_prefix="/v1/model")
@@ -61,12 +64,17 @@ def _options() -> dict:
         if not isinstance(body["force"], bool):
             raise InvalidField("'force' must be true or false.", field="force")
         options["force"] = body["force"]
-    for name in ("micro_margin", "topic_margin"):
+    for name in ("micro_margin", "topic_margin", "min_shadow_agreement"):
         if name in body:
             value = body[name]
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
                 raise InvalidField(f"'{name}' must be a number from 0 to 1.", field=name)
             options[name] = float(value)
+    if "min_shadow_samples" in body:
+        value = body["min_shadow_samples"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidField("'min_shadow_samples' must be a whole number from 0.", field="min_shadow_samples")
+        options["min_shadow_samples"] = value
     return options
 
 
@@ -77,6 +85,9 @@ def promote():
     root = Path(current_app.config["TOPICS_MODEL_DIR"])
     golden = current_app.config["TOPICS_GOLDEN_FILE"] or None
     options = _options()
+    candidate = bundle.candidate_version(root)
+    if candidate is not None:  # this service's live figures, over every worker
+        options["shadow"] = {"version": candidate, **shadow.figures(candidate)}
     try:
         decision = gate.gate(root, Path(golden) if golden else None, who=_who(),
                              signing_key=current_app.config["TOPICS_SIGNING_KEY"].encode() or None, **options)

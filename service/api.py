@@ -14,7 +14,7 @@ from runtime import card
 from runtime.articles import ARTICLE_FIELDS, Article, article_from_html, check_known, json_type, parse_article
 from runtime.language import language_of
 from runtime.model import TopicModel
-from service import drift, metrics
+from service import drift, metrics, shadow
 from service.errors import InvalidField, MalformedJSON, NotReady, UnsupportedLanguage
 from service.requests import OPTION_FIELDS, Options, json_object, media_type, parse_options, request_body
 
@@ -65,8 +65,9 @@ def _result(model: TopicModel, article: Article, scores, options: Options, langu
 def classify_articles(articles: list[Article], options: Options) -> list[dict]:
     """Score articles with this request's model and shape one result each."""
     model = current_model()
+    config = current_app.config
     P, coverage = model.score([a.text for a in articles], [a.title for a in articles])
-    if current_app.config["TOPICS_DETECT_LANGUAGE"]:
+    if config["TOPICS_DETECT_LANGUAGE"]:
         languages = [language_of(a, model, known) for a, known in zip(articles, coverage.tolist())]
         readable = [lang.supported for lang in languages]
     else:
@@ -81,6 +82,9 @@ def classify_articles(articles: list[Article], options: Options) -> list[dict]:
     results = [_result(model, a, P[i], options, languages[i], readable[i]) for i, a in enumerate(articles)]
     metrics.record_results(articles, results)
     drift.observe(model, articles, P, readable)
+    share = config["TOPICS_SHADOW_SAMPLE"]
+    if share:  # after the answer is built, which it never changes
+        shadow.score(current_app.extensions["topics"].candidate, model, articles, P, readable, share)
     return results
 
 

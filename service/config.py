@@ -61,6 +61,9 @@ DEFAULTS: dict[str, Any] = {
     "TOPICS_QUEUE_FILE": "",
     # Most articles the queue reads and scores per request (each request re-reads its sources).
     "TOPICS_QUEUE_MAX_ARTICLES": 5_000,
+    # Share of classified articles (0.0 to 1.0) also scored by the candidate bundle, if one is published, to
+    # compare it with the current model on live traffic (service/shadow.py). 0.0: off, no candidate loaded.
+    "TOPICS_SHADOW_SAMPLE": 0.0,
 }
 
 

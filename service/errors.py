@@ -71,6 +71,10 @@ class Conflict(APIError):
     status, slug, title = 409, "conflict", "Conflict"
 
 
+class NoCandidate(APIError):
+    status, slug, title = 404, "no-candidate", "No candidate model is loaded"
+
+
 def problem(status: int, title: str, detail: str, slug: str | None = None, field: str | None = None,
             headers: dict | None = None) -> Response:
     """Build a problem+json response."""

@@ -6,6 +6,13 @@ unpickling), swaps in a newly published bundle when ``<dir>/current`` moves,
 and keeps serving the old model when a new one fails verification.
 A request takes one reference to the model and uses it throughout, so it
 finishes on the model it started with and a batch never mixes versions.
+
+Beside it the holder can follow the ``candidate`` link (a bundle waiting for
+the promotion gate) for shadow scoring: from the start when shadow scoring is
+on, or from the first time anyone asks for :attr:`ModelHolder.candidate`, so a
+service that never looks at candidates never loads one. The candidate is
+verified the same way, re-checked with the current model, dropped when its
+link goes, and a candidate that fails to load only leaves ``candidate`` None.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.language import detect
-from runtime.bundle import CURRENT_LINK, MANIFEST_FILE, BundleError
+from runtime.bundle import CANDIDATE_LINK, CURRENT_LINK, MANIFEST_FILE, BundleError
 from runtime.model import TopicModel
 
 log = logging.getLogger("service")
@@ -33,7 +40,8 @@ def _now() -> str:
 class ModelHolder:
     """Hold the current model; load, verify and hot-reload it."""
 
-    def __init__(self, model_dir: str | Path, signing_key: bytes | None = None, reload_interval: float = 1.0):
+    def __init__(self, model_dir: str | Path, signing_key: bytes | None = None, reload_interval: float = 1.0,
+                 follow_candidate: bool = False):
         self.model_dir = Path(model_dir)
         self.signing_key = signing_key
         self.reload_interval = reload_interval
@@ -47,12 +55,32 @@ class ModelHolder:
         self.reloads = 0
         self.reload_failures = 0
         self.listeners: list = []
+        self._follow_candidate = follow_candidate
+        self._candidate: TopicModel | None = None
+        self._candidate_key: tuple | None = None
+        self._candidate_failed_key: tuple | None = None
+        self.candidate_loaded_at: str | None = None
+        self.candidate_error: dict | None = None
 
     # -- state ------------------------------------------------------------
     @property
     def model(self) -> TopicModel | None:
         """The model to use for one request (take it once per request)."""
         return self._model
+
+    @property
+    def candidate(self) -> TopicModel | None:
+        """The verified candidate bundle, or None: none published, or it failed to load (take it once per request).
+
+        The first call starts following the ``candidate`` link and loads it;
+        from then on it is re-checked on the reload cadence.
+        """
+        if not self._follow_candidate:
+            with self._lock:
+                if not self._follow_candidate:
+                    self._follow_candidate = True
+                    self._check_candidate()
+        return self._candidate
 
     @property
     def ready(self) -> bool:
@@ -64,9 +92,9 @@ class ModelHolder:
             return self.model_dir
         return self.model_dir / CURRENT_LINK
 
-    def _key(self) -> tuple | None:
+    def _key(self, path: Path | None = None) -> tuple | None:
         """Identify what is published now, cheaply: the resolved folder and its manifest's mtime."""
-        path = self._bundle_path()
+        path = path or self._bundle_path()
         try:
             real = path.resolve(strict=True)
             stat = (real / MANIFEST_FILE).stat()
@@ -83,18 +111,27 @@ class ModelHolder:
                         "(run `make train` or `python -m training --out %s`)",
                         self._bundle_path(), self.model_dir)
             self._failed_key = None
-            return False
-        return self._load(key)
+            loaded = False
+        else:
+            loaded = self._load(key)
+        if self._follow_candidate:
+            self._check_candidate()
+        return loaded
+
+    def _verified(self, path: Path) -> TopicModel:
+        """Load a bundle through :meth:`TopicModel.load` (checksums first) and check that it predicts."""
+        model = TopicModel.load(path, self.signing_key)
+        scores = model.predict_proba([SMOKE_TEXT])
+        if scores.shape != (1, len(model.labels)) or not np.all(np.isfinite(scores)):
+            raise BundleError(f"{path}: smoke prediction returned {scores!r}")
+        return model
 
     def _load(self, key: tuple) -> bool:
         path = Path(key[0])
         started = time.perf_counter()
         try:
-            model = TopicModel.load(path, self.signing_key)
-            scores = model.predict_proba([SMOKE_TEXT])
+            model = self._verified(path)
             detect(SMOKE_TEXT)  # loads the detector's model now, not on the first request
-            if scores.shape != (1, len(model.labels)) or not np.all(np.isfinite(scores)):
-                raise BundleError(f"{path}: smoke prediction returned {scores!r}")
         except (BundleError, OSError, ValueError) as exc:
             self._failed_key = key
             self.reload_failures += 1
@@ -116,6 +153,31 @@ class ModelHolder:
         self._notify("reloaded" if previous else "loaded", model)
         return True
 
+    def _check_candidate(self) -> None:
+        """Follow the ``candidate`` link: load a new candidate, drop a removed one (call with the lock held)."""
+        key = self._key(self.model_dir / CANDIDATE_LINK)
+        if key is None:
+            if self._candidate is not None:
+                log.info("candidate %s dropped: the candidate link is gone", self._candidate.version)
+            self._candidate = self._candidate_key = self._candidate_failed_key = None
+            self.candidate_loaded_at = self.candidate_error = None
+            return
+        if key in (self._candidate_key, self._candidate_failed_key):
+            return
+        path = Path(key[0])
+        try:
+            candidate = self._verified(path)
+        except Exception as exc:  # whatever a candidate does wrong, serving goes on without it
+            self._candidate, self._candidate_key, self._candidate_failed_key = None, None, key
+            self.candidate_loaded_at = None
+            self.candidate_error = {"path": str(path), "error": str(exc), "at": _now()}
+            log.error("refused candidate bundle %s: %s; shadow scoring waits for another candidate", path, exc)
+            return
+        self._candidate, self._candidate_key, self._candidate_failed_key = candidate, key, None
+        self.candidate_loaded_at, self.candidate_error = _now(), None
+        log.info("loaded candidate %s from %s beside %s", candidate.version, path,
+                 self._model.version if self._model else "no current model")
+
     def _notify(self, event: str, model: TopicModel | None) -> None:
         for listener in self.listeners:
             listener(event, model)
@@ -136,6 +198,8 @@ class ModelHolder:
             key = self._key()
             if key is not None and key != self._loaded_key and key != self._failed_key:
                 self._load(key)
+            if self._follow_candidate:
+                self._check_candidate()
         finally:
             self._lock.release()
 
@@ -143,6 +207,8 @@ class ModelHolder:
         """Check for a new bundle now (admin reload); True when the model changed."""
         with self._lock:
             key = self._key()
+            if self._follow_candidate:
+                self._check_candidate()
             if key is None:
                 raise BundleError(f"no model bundle at {self._bundle_path()}")
             if key == self._loaded_key:

@@ -211,6 +211,45 @@ SCHEMAS = {
             "candidate": {"oneOf": [_ref("ModelRef"), {"type": "null"}]},
         },
     },
+    "Candidate": {
+        "type": "object", "required": ["version", "loaded_at", "current", "manifest", "shadow"],
+        "additionalProperties": False,
+        "properties": {
+            "version": {"type": "string"},
+            "loaded_at": {"type": ["string", "null"]},
+            "current": {"type": ["string", "null"], "description": "The version answering meanwhile."},
+            "manifest": {"type": "object", "description": "The candidate manifest's version, creation time, "
+                                                          "labels, metrics, data and label counts."},
+            "shadow": {
+                "type": "object", "required": ["sample", "samples", "agreement", "flips", "topics"],
+                "additionalProperties": False,
+                "description": "How the candidate agrees with the current model on live articles, over all workers.",
+                "properties": {
+                    "sample": {"type": "number", "minimum": 0, "maximum": 1,
+                               "description": "TOPICS_SHADOW_SAMPLE: the share of articles scored by both."},
+                    "samples": {"type": "integer", "minimum": 0, "description": "Articles scored by both models."},
+                    "agreement": {"type": ["number", "null"], "minimum": 0, "maximum": 1,
+                                  "description": "Share of those articles given the same topics by both."},
+                    "flips": {"type": "integer", "minimum": 0,
+                              "description": "Topics one model assigns and the other not, summed over labels."},
+                    "topics": {"type": "object", "additionalProperties": _ref("ShadowTopic")},
+                },
+            },
+        },
+    },
+    "ShadowTopic": {
+        "type": "object", "additionalProperties": False,
+        "required": ["agreement", "both", "neither", "current_only", "candidate_only", "flips", "mean_delta",
+                     "mean_abs_delta"],
+        "properties": {
+            "agreement": {"type": ["number", "null"], "description": "Share where both or neither assign it."},
+            "both": {"type": "integer"}, "neither": {"type": "integer"},
+            "current_only": {"type": "integer"}, "candidate_only": {"type": "integer"},
+            "flips": {"type": "integer", "description": "current_only + candidate_only."},
+            "mean_delta": {"type": ["number", "null"], "description": "Mean of candidate minus current score."},
+            "mean_abs_delta": {"type": ["number", "null"], "description": "Mean size of that change."},
+        },
+    },
     "FeedbackRequest": {
         "type": "object", "required": ["labels"], "additionalProperties": False,
         "properties": {"text": {"type": "string", "minLength": 1}, "title": {"type": ["string", "null"]},
@@ -317,6 +356,14 @@ def build_spec(admin: bool = True) -> dict:
                          "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
                         {"name": "offset", "in": "query", "required": False,
                          "schema": {"type": "integer", "minimum": 0, "maximum": 100000, "default": 0}}])},
+        "/v1/model/candidate": {"get": _op(
+            "describeCandidate", "Describe the candidate and its shadow figures",
+            "The candidate bundle loaded beside the current model (the `candidate` link of the models folder) and, "
+            "with TOPICS_SHADOW_SAMPLE above 0, how it agrees with the current model on the share of live "
+            "articles it also scored. Answers always come from the current model.",
+            {"200": _json(_ref("Candidate"), "The candidate and its shadow figures."),
+             "404": _problem("No candidate is published, or it failed verification (`/problems/no-candidate`).")},
+            errors=("401", "403"), tag="model")},
         "/v1/feedback": {"post": _op(
             "recordFeedback", "Correct the labels of an article",
             "Appends the correction to the feedback file (TOPICS_FEEDBACK_DIR); retrain with "
@@ -349,6 +396,8 @@ def build_spec(admin: bool = True) -> dict:
             "promoteCandidate", "Gate the candidate into current", "Needs an `admin` key. Scores candidate and current "
             "on the bundles' held-out split plus `TOPICS_GOLDEN_FILE`; promotes only when micro-F1 falls by at most "
             "`micro_margin` (0.01) and no topic's F1 by more than `topic_margin` (0.05), or when `force` is true. "
+            "`min_shadow_agreement` (0 to 1) and `min_shadow_samples` also require this service's shadow figures "
+            "for the candidate (`GET /v1/model/candidate`) to reach them (both off by default). "
             "A refusal answers 200 with `promoted: false`, the reasons and per-topic figures with examples.",
             {"200": _json({"type": "object"}, "The decision and its figures."),
              "409": _problem("No candidate or no current model, or a bundle failed verification.")},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 
 import pytest
@@ -101,3 +102,19 @@ def test_the_plain_flask_peer_scores_like_the_pipeline(monkeypatch, tmp_path, to
     answer = peer.app.test_client().post("/predict", json=article).get_json()
     want = model.pipeline.predict_proba([compose_text(article["title"], article["text"], 2)])[0]
     assert answer["scores"] == pytest.approx(list(want), abs=1e-4)
+
+
+def test_the_shadow_benchmark_times_every_setting_and_load(models_dir, toy_corpus):
+    from bench import shadow
+    from tests.conftest import train_into
+
+    train_into(models_dir, [toy_corpus], candidate=True, seed=5)
+    clients = shadow.apps(models_dir)
+    body = json.dumps({"text": "storm rain forecast"}).encode()
+    loads = [("one", "/v1/classify", [body] * 3), ("batch", "/v1/classify/batch",
+                                                    [json.dumps({"articles": [{"text": "goal"}] * 2}).encode()])]
+    times = shadow.measure(clients, loads, rounds=2)
+    assert {key: len(values) for key, values in times.items()} == {
+        (load, name): 2 * len(bodies) for load, _, bodies in loads for name, _ in shadow.SETTINGS}
+    rows = shadow.table(times, ["one", "batch"]).splitlines()
+    assert len(rows) == 2 + 2 * len(shadow.SETTINGS) and rows[2].endswith("| 1.00 |")

@@ -83,6 +83,9 @@ def test_responses_match_the_schemas(admin_client, spec, toy_corpus, models_dir)
     train_into(models_dir, [toy_corpus])
     _check(spec, c.post("/v1/model/reload"), 200)
     _check(spec, c.post("/v1/model/rollback"), 200)
+    _check(spec, c.get("/v1/model/candidate"), 404, "application/problem+json")
+    train_into(models_dir, [toy_corpus], candidate=True)
+    _check(spec, c.get("/v1/model/candidate"), 200)
 
 
 def test_the_queue_matches_its_schema(spec, models_dir, tmp_path):

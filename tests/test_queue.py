@@ -60,12 +60,12 @@ def test_an_article_near_a_threshold_ranks_above_a_confident_one(toy_models, tmp
                                                                           for item in body["items"])
 
 
-def test_disagreement_with_the_candidate_is_a_reason(toy_models, tmp_path, model):
+def test_disagreement_with_the_candidate_is_a_reason(toy_models, tmp_path, model, monkeypatch):
     app = _app(toy_models, tmp_path, TOPICS_QUEUE_FILE=str(_write(tmp_path / "q.jsonl", _mixes())))
     # A candidate that calls every article every topic: it disagrees wherever current is choosier.
     eager = TopicModel(model.pipeline, {**model.manifest, "version": "candidate-1",
                                         "thresholds": {label: 0.0 for label in model.labels}})
-    setattr(app.extensions["topics"], "candidate", eager)
+    monkeypatch.setattr(type(app.extensions["topics"]), "candidate", property(lambda holder: eager))
     body = app.test_client().get("/v1/queue?limit=100").get_json()
     assert body["candidate"] == {"version": "candidate-1"}
     clear_sport = next(item for item in body["items"] if item["id"] == "mix-0")

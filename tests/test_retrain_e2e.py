@@ -1,5 +1,6 @@
-"""The issue's end to end: a damaged candidate is refused naming its topic; a good one is promoted and served
-by every gunicorn worker while a client keeps classifying without one failed request; rollback restores."""
+"""The issue's end to end: a damaged candidate is refused naming its topic; a good one is shadow-scored on live
+traffic, promoted on that evidence and served by every gunicorn worker while a client keeps classifying without
+one failed request; rollback restores."""
 
 import json
 import threading
@@ -22,10 +23,22 @@ def _wait_for(server, version: str, in_a_row: int = 20) -> None:
         streak = streak + 1 if status == 200 and headers.get("X-Model-Version") == version else 0
 
 
+def _wait_for_shadow(server, version: str, samples: int) -> None:
+    """Poll GET /v1/model/candidate until ``version`` has been shadow-scored on ``samples`` articles."""
+    deadline = time.monotonic() + 30
+    while True:
+        assert time.monotonic() < deadline, f"{version} not shadow-scored on {samples} articles"
+        status, _, body = http("GET", server.url + "/v1/model/candidate")
+        described = body if status == 200 else {}
+        if described.get("version") == version and described["shadow"]["samples"] >= samples:
+            return
+        time.sleep(0.1)
+
+
 def test_refuse_promote_serve_rollback_without_a_failed_request(start_server, models_dir, tmp_path, toy_corpus,
                                                                  capsys):
     first = bundle.current_version(models_dir)
-    server = start_server(models_dir, workers=2, TOPICS_RELOAD_INTERVAL="0.2")
+    server = start_server(models_dir, workers=2, TOPICS_RELOAD_INTERVAL="0.2", TOPICS_SHADOW_SAMPLE="1.0")
     failures, answers, stop = [], [], threading.Event()
 
     def client_loop():
@@ -50,7 +63,11 @@ def test_refuse_promote_serve_rollback_without_a_failed_request(start_server, mo
         assert promote.main(["refuse", "--out", str(models_dir)]) == 0
         good = train_into(models_dir, [toy_corpus], candidate=True, seed=5).name
         assert bundle.current_version(models_dir) == first  # a candidate is not served
-        assert promote.main(["promote", "--out", str(models_dir), "--golden", str(golden)]) == 0
+        _wait_for_shadow(server, good, 20)  # the client loop's articles, scored by the candidate too
+        assert promote.main(["promote", "--out", str(models_dir), "--golden", str(golden),
+                             "--min-shadow-samples", "20", "--min-shadow-agreement", "0.5",
+                             "--shadow-from", server.url]) == 0
+        assert "shadow scoring of " + good in capsys.readouterr().out
         _wait_for(server, good)
         assert promote.main(["rollback", "--out", str(models_dir)]) == 0
         _wait_for(server, first)
