@@ -38,8 +38,10 @@ NO_TOPIC = Counter("topics_articles_without_topic_total", "Articles that cleared
 TOPICS = Counter("topics_topics_assigned_total", "Topics assigned to articles, per label.", ["label"])
 LENGTH = Histogram("topics_article_length_chars", "Length of classified articles (title and text), in characters.",
                    buckets=(50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000, 1000000))
+# Under gunicorn each live worker reports its own series (a ``pid`` label), so a rollout shows which
+# worker serves which version; dead workers' series go with them (gunicorn.conf.py's child_exit).
 MODEL = Gauge("topics_model_info", "The model version a worker serves (1) or served before (0).", ["version"],
-              multiprocess_mode="livemax")
+              multiprocess_mode="liveall")
 RELOADS = Counter("topics_model_reloads_total", "Successful loads of a newly published model.")
 RELOAD_FAILURES = Counter("topics_model_reload_failures_total", "Bundles refused at load or reload.")
 FEEDBACK = Counter("topics_feedback_total", "Corrections received through /v1/feedback.")

@@ -3,6 +3,7 @@ traffic, promoted on that evidence and served by every gunicorn worker while a c
 one failed request; rollback restores."""
 
 import json
+import re
 import threading
 import time
 
@@ -21,6 +22,30 @@ def _wait_for(server, version: str, in_a_row: int = 20) -> None:
         assert time.monotonic() < deadline, f"{version} not served by every worker"
         status, headers, _ = http("POST", server.url + "/v1/classify", BODY, {"Content-Type": "application/json"})
         streak = streak + 1 if status == 200 and headers.get("X-Model-Version") == version else 0
+
+
+def _workers_serving(server) -> dict[str, str]:
+    """Each live worker's pid and the version it serves, from /metrics (``topics_model_info``, one series per pid)."""
+    _, _, text = http("GET", server.url + "/metrics")
+    text = text.decode() if isinstance(text, bytes) else str(text)
+    serving = {}
+    for labels, value in re.findall(r"^topics_model_info\{([^}]*)\} (\S+)$", text, re.M):
+        fields = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        if float(value) == 1:
+            serving[fields["pid"]] = fields["version"]
+    return serving
+
+
+def _every_worker_serves(server, version: str, workers: int) -> None:
+    """Poll until each of the ``workers`` live workers reports ``version`` (after ``_wait_for`` sent it traffic)."""
+    deadline = time.monotonic() + 30
+    while True:
+        serving = _workers_serving(server)
+        if len(serving) == workers and set(serving.values()) == {version}:
+            return
+        assert time.monotonic() < deadline, f"not every worker serves {version}: {serving}"
+        http("POST", server.url + "/v1/classify", BODY, {"Content-Type": "application/json"})
+        time.sleep(0.05)
 
 
 def _wait_for_shadow(server, version: str, samples: int) -> None:
@@ -69,8 +94,10 @@ def test_refuse_promote_serve_rollback_without_a_failed_request(start_server, mo
                              "--shadow-from", server.url]) == 0
         assert "shadow scoring of " + good in capsys.readouterr().out
         _wait_for(server, good)
+        _every_worker_serves(server, good, 2)
         assert promote.main(["rollback", "--out", str(models_dir)]) == 0
         _wait_for(server, first)
+        _every_worker_serves(server, first, 2)
     finally:
         stop.set()
         loop.join()
