@@ -188,3 +188,11 @@ def test_stalled_clients_at_the_front_do_not_stop_the_others(stack):
     finally:
         for sock in stalled:
             sock.close()
+
+
+def test_the_drift_report_runs_in_its_container_over_the_sample_store(stack):
+    """The compose `drift` service reads the models and samples volumes, read-only; with the store off (the
+    default) the folder is empty, which the report says in words and by its exit status."""
+    result = stack.compose("--profile", "train", "run", "--rm", "drift", check=False)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "/samples: no .jsonl files in this folder" in result.stdout + result.stderr
