@@ -182,3 +182,13 @@ def test_streamed_bundles_take_the_fast_path_and_agree_with_the_pipeline(tmp_pat
         assert fast.keys() == generic.keys() and fast
         for term, value in fast.items():
             assert value == pytest.approx(generic[term], rel=1e-9, abs=1e-12)
+
+
+def test_a_streamed_bundle_keeps_its_held_out_documents_for_the_gate(streamed):
+    from runtime.gate import read_documents
+
+    folder = streamed / bundle.current_version(streamed)
+    kept = read_documents(folder / bundle.EVALUATION_FILE)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert len(kept) == manifest["data"]["test_documents"] > 0
+    assert all(doc["text"] for doc in kept) and any(doc["labels"] for doc in kept)

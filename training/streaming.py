@@ -56,6 +56,7 @@ from training.thresholds import tune_thresholds
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
 NONE = "\0none"  # the label counts' key for documents without a label
 LANGUAGE_SAMPLE = 4000  # documents read from the start of the corpus to name its languages
+EVALUATION_CAP = 20_000  # held-out documents kept in the bundle for the promotion gate
 
 
 # -- passes over the corpus ----------------------------------------------------
@@ -209,7 +210,12 @@ def fit_streaming(options: TrainOptions, progress: Progress) -> Trained:
         "published model trained on": f"{documents[TRAIN]} documents, streamed ({stream.epochs} epochs); "
                                       f"thresholds tuned on {documents.get(VALIDATION, 0)} validation documents",
     }
-    return Trained(pipeline, report, _manifest(run, thresholds), reference=reference)
+    # The promotion gate scores candidates on the bundle's held-out documents; a streamed corpus may be larger
+    # than memory, so the bundle keeps the first EVALUATION_CAP of them.
+    held_out = (d for batch in run.batches_of(TEST) for d in batch)
+    evaluation = [{"id": d.id, "title": d.title, "text": d.text, "labels": list(d.labels)}
+                  for d in islice(held_out, EVALUATION_CAP)]
+    return Trained(pipeline, report, _manifest(run, thresholds), evaluation, reference)
 
 
 def _scan_corpus(options: TrainOptions, stream: StreamingOptions, progress: Progress) -> _Run:
