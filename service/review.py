@@ -52,12 +52,6 @@ def _sources() -> list[Path]:
     return paths
 
 
-def _candidate():
-    """The candidate model the holder keeps beside current (shadow scoring), if any."""
-    candidate = getattr(current_app.extensions["topics"], "candidate", None)
-    return candidate if hasattr(candidate, "predict_proba") and hasattr(candidate, "answer") else None
-
-
 @bp.get("/queue")
 def queue():
     """Propose the articles whose labels would teach the model most, with the reasons, a page at a time."""
@@ -71,7 +65,7 @@ def queue():
         pool = labeling.read_pool(paths, current_app.config["TOPICS_QUEUE_MAX_ARTICLES"], reviewed)
     except OSError as exc:
         raise NotReady(f"The labeling queue's source cannot be read: {exc.strerror or exc}.") from None
-    candidate = _candidate()
+    candidate = current_app.extensions["topics"].candidate  # verified, or None (service/holder.py)
     items = labeling.rank(model, pool.articles, candidate)
     return {
         "items": items[offset:offset + limit],
