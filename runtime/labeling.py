@@ -4,8 +4,9 @@ Articles come from JSON Lines files: the sample store's ``samples-YYYYMMDD.jsonl
 (newest first) or a file the user supplies; each line needs a ``text`` and may
 have a ``title`` and an ``id``, and other fields are ignored. A line that is
 not such an object is skipped and counted, never fatal. Articles are
-deduplicated by id and by text, and those already in the feedback file are
-left out, so an article a person reviewed does not come back.
+deduplicated by text (ids are the clients' own and may repeat), and those
+already in the feedback file (same text, or the id of a correction sent by
+id alone) are left out, so an article a person reviewed does not come back.
 
 Three signals rank them, each reported with every item:
 
@@ -39,7 +40,7 @@ SAMPLE_PATTERN = "samples-*.jsonl"
 UNCERTAIN_MARGIN = 0.25  # a score this far from its threshold, or farther, is not uncertain at all
 UNKNOWN_FLOOR = 0.3  # a share of unknown words up to this is ordinary news; above, it counts as drift
 MIN_WORDS, MAX_WORDS = 3, 5000  # fewer or more words than this is an extreme length
-MAX_LINE_BYTES = 2_000_000  # a longer line is counted as bad, not parsed
+MAX_LINE_BYTES = 64_000_000  # a longer line is counted as bad, not parsed (a sampled batch article fits)
 _WORD = re.compile(r"\w+")
 
 
@@ -65,18 +66,25 @@ def sample_files(folder: Path) -> list[Path]:
     return sorted(folder.glob(SAMPLE_PATTERN), reverse=True) if folder.is_dir() else []
 
 
-def _text_key(text: str) -> str:
-    return hashlib.sha256(" ".join(text.split()).encode("utf-8")).hexdigest()
+def _text_key(text: str) -> tuple[str, str]:
+    # surrogatepass: a lone surrogate is valid JSON and must not stop the queue
+    return "text", hashlib.sha256(" ".join(text.split()).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _id_key(doc_id) -> tuple[str, str]:
+    return "id", json.dumps(doc_id)  # 1 and "1" are different ids
 
 
 def keys_of(record: dict) -> set[tuple[str, str]]:
-    """The keys an article is known by: its id, and a hash of its text with spacing normalized."""
-    keys = set()
-    if record.get("id") is not None:
-        keys.add(("id", str(record["id"])))
+    """The keys a feedback record marks as reviewed: its text, or its id when it names a document by id alone.
+
+    Ids are the clients' own and need not be unique (two clients may both send id 1), so an article is
+    one article by its text; an id counts only for a correction that relabels a document by id.
+    """
     if isinstance(record.get("text"), str):
-        keys.add(("text", _text_key(record["text"])))
-    return keys
+        return {_text_key(record["text"])}
+    doc_id = record.get("id")
+    return {_id_key(doc_id)} if isinstance(doc_id, (str, int)) and not isinstance(doc_id, bool) else set()
 
 
 def _lines(path: Path) -> Iterator[bytes]:
@@ -118,17 +126,17 @@ def read_pool(paths: Iterable[Path], limit: int, reviewed: set[tuple[str, str]] 
             if article is None:
                 pool.bad_lines += 1
                 continue
-            keys = keys_of(article)
-            if keys & reviewed:
+            text_key = _text_key(article["text"])
+            if text_key in reviewed or (article["id"] is not None and _id_key(article["id"]) in reviewed):
                 pool.reviewed += 1
-            elif keys & seen:
+            elif text_key in seen:
                 pool.duplicates += 1
             elif len(pool.articles) >= limit:
                 pool.capped = True
                 return pool
             else:
                 pool.articles.append(article)
-            seen |= keys
+            seen.add(text_key)
     return pool
 
 

@@ -2,7 +2,8 @@
 
 It needs the ``review`` scope (or ``admin``) when keys are configured: the
 queue hands out stored article text, which a ``classify`` key (given to the
-applications that send articles) must not read. The ranking is
+applications that send articles) must not read. Without keys it reads only
+the operator's own queue file, never the sample store of other clients' text. The ranking is
 ``runtime.labeling``'s; here the sources come from the configuration, the
 page from the query string, and the candidate from the model holder, when
 it has one.
@@ -16,7 +17,7 @@ from flask import Blueprint, current_app, request
 
 from runtime import labeling
 from service.api import current_model
-from service.errors import InvalidField, NotReady
+from service.errors import Forbidden, InvalidField, NotReady
 from service.feedback import FEEDBACK_FILE
 
 bp = Blueprint("review", __name__, url_prefix="/v1")
@@ -46,6 +47,10 @@ def _sources() -> list[Path]:
             raise NotReady(f"The queue file {path} (TOPICS_QUEUE_FILE) does not exist or is not a file.")
         paths.append(path)
     if config["TOPICS_SAMPLE_DIR"]:
+        if not current_app.extensions["topics.keys"]:
+            # The store holds the text other clients sent; without keys anyone could read it here.
+            raise Forbidden("The sample store holds articles other clients sent: the queue reads it only when API "
+                            "keys are configured, for a key with the review (or admin) scope.")
         paths += labeling.sample_files(Path(config["TOPICS_SAMPLE_DIR"]))
     elif not paths:
         raise NotReady("The labeling queue has no source: set TOPICS_QUEUE_FILE or TOPICS_SAMPLE_DIR.")

@@ -23,6 +23,7 @@ one file.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import time
@@ -38,9 +39,11 @@ from prometheus_client import Counter
 from service.errors import InsufficientStorage
 from service.feedback import append_line
 
+log = logging.getLogger("service")
 PREFIX, SUFFIX = "samples-", ".jsonl"
 STORED = Counter("topics_samples_stored_total", "Classified articles kept in the sample store.")
-DROPPED = Counter("topics_samples_dropped_total", "Samples dropped because today's file filled the store's cap.")
+DROPPED = Counter("topics_samples_dropped_total", "Samples dropped: today's file filled the store's cap, or a "
+                  "write failed (logged).")
 
 
 class SampleStore:
@@ -66,11 +69,20 @@ class SampleStore:
                    float(config["TOPICS_SAMPLE_RETENTION_DAYS"]))
 
     def offer(self, model, articles: list, P: np.ndarray, readable: list[bool]) -> int:
-        """Keep each article with probability ``share``; return how many were kept."""
+        """Keep each article with probability ``share``; return how many were kept.
+
+        A sample is optional: a write that fails (a full or read-only disk, text the file cannot hold)
+        is logged and counted as dropped, and the request it came from is answered as usual.
+        """
         kept = 0
         for i, article in enumerate(articles):
-            if self.draw() < self.share and self.store(self.record(model, article, P[i], readable[i])):
-                kept += 1
+            if self.draw() >= self.share:
+                continue
+            try:
+                kept += self.store(self.record(model, article, P[i], readable[i]))
+            except Exception:
+                DROPPED.inc()
+                log.exception("the sample store could not keep an article; the answer is not affected")
         return kept
 
     def record(self, model, article, scores: np.ndarray, readable: bool = True) -> dict:
@@ -117,7 +129,10 @@ class SampleStore:
         for entry in entries:
             if not (entry.name.startswith(PREFIX) and entry.name.endswith(SUFFIX)) or not entry.is_file():
                 continue
-            stat = entry.stat()
+            try:
+                stat = entry.stat()
+            except FileNotFoundError:  # another worker deleted it just now
+                continue
             if now - stat.st_mtime > self.retention_seconds:
                 Path(entry.path).unlink(missing_ok=True)
             elif entry.name != today:

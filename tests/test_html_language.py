@@ -248,6 +248,15 @@ def test_other_languages_know_too_few_of_the_models_words_to_skip_the_detector(s
     assert min(english) >= MIN_COVERAGE
 
 
+def test_an_english_headline_over_a_foreign_body_is_still_refused(seed_client):
+    """The title counts twice in the scored text, so an English headline lifts a German body's known words."""
+    title = "Bank of England raises interest rates"
+    body = ("Die Bank von England hat am Donnerstag den Leitzins erneut angehoben, um die Inflation in "
+            "Großbritannien zu bremsen. Analysten in London hatten mit dem Schritt gerechnet.")
+    answer = seed_client.post("/v1/classify", json={"title": title, "text": body}).get_json()
+    assert answer["language"] == "de" and answer["language_supported"] is False and answer["topics"] == []
+
+
 def test_the_detector_is_asked_only_about_articles_the_model_does_not_plainly_read(seed_client, monkeypatch):
     asked = []
     real = language._identifier()

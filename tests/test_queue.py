@@ -92,19 +92,32 @@ def test_bad_lines_are_skipped_and_counted_and_duplicates_dropped(toy_models, tm
             {"id": 2, "text": "storm rain forecast"}]
     bad = ["not json", "[1, 2]", '{"text": ""}', '{"title": "no text"}', '{"text": 5}',
            '{"text": "rain", "id": true}', '{"text": "rain", "title": 3}', "[" * 50_000 + "]" * 50_000]
-    dupes = [json.dumps({"id": 1, "text": "something else entirely"}),
+    dupes = [json.dumps({"id": 7, "text": "goal striker league"}),  # the same text under another id
              json.dumps({"text": "storm   rain\nforecast"})]  # the same text, spaced otherwise
     _write(path, good, bad + dupes + [""])
     with open(path, "ab") as fh:
         fh.write(b'{"text": "\xff\xfe not UTF-8"}\n')
+        fh.write(b'{"id": 3, "text": "a lone surrogate \\ud800 in valid JSON"}\n')  # an article, not a 500
     client = _app(toy_models, tmp_path, TOPICS_QUEUE_FILE=str(path)).test_client()
     response = client.get("/v1/queue")
     body = response.get_json()
     assert response.status_code == 200, body
-    assert body["read"] == {"files": 1, "articles": 2, "bad_lines": len(bad) + 1, "duplicates": 2,
+    assert body["read"] == {"files": 1, "articles": 3, "bad_lines": len(bad) + 1, "duplicates": 2,
                             "reviewed": 0, "capped": False}
-    assert {item["id"] for item in body["items"]} == {1, 2}
+    assert {item["id"] for item in body["items"]} == {1, 2, 3}
     assert {item["title"] for item in body["items"]} == {"Derby", None}
+
+
+def test_articles_that_share_a_client_id_are_different_articles(toy_models, tmp_path):
+    """Ids are the clients' own: two clients may both send id 1, and 1 is not "1"."""
+    records = [{"id": 1, "text": "goal striker league cup"}, {"id": 1, "text": "storm rain forecast winds"},
+               {"id": "1", "text": "shares index market bonds"}]
+    client = _app(toy_models, tmp_path, TOPICS_QUEUE_FILE=str(_write(tmp_path / "q.jsonl", records))).test_client()
+    assert client.get("/v1/queue").get_json()["total"] == 3
+    assert client.post("/v1/feedback", json={"id": 1, "text": "goal striker league cup",
+                                             "labels": ["sport"]}).status_code == 201
+    body = client.get("/v1/queue").get_json()
+    assert sorted(item["text"] for item in body["items"]) == ["shares index market bonds", "storm rain forecast winds"]
 
 
 def test_a_reviewed_article_does_not_come_back(toy_models, tmp_path):
@@ -128,8 +141,8 @@ def test_the_sample_store_is_read_newest_first_and_capped(toy_models, tmp_path):
                                               for k, w in enumerate(WEATHER)])
     _write(store / "samples-20261205.jsonl", [{**sample, "id": "new-0", "title": "T", "text": "storm rain"}])
     (store / "other.jsonl").write_text('{"id": "not-a-sample", "text": "cup final"}\n')
-    app = _app(toy_models, tmp_path, TOPICS_SAMPLE_DIR=str(store), TOPICS_QUEUE_MAX_ARTICLES=3)
-    body = app.test_client().get("/v1/queue").get_json()
+    app = _app(toy_models, tmp_path, TOPICS_SAMPLE_DIR=str(store), TOPICS_QUEUE_MAX_ARTICLES=3, TOPICS_API_KEYS=KEYS)
+    body = app.test_client().get("/v1/queue", headers={"Authorization": f"Bearer {REVIEWER}"}).get_json()
     assert body["read"]["files"] == 2 and body["read"]["capped"] and body["total"] == 3
     ids = {item["id"] for item in body["items"]}
     assert "new-0" in ids and "not-a-sample" not in ids
@@ -156,8 +169,19 @@ def test_without_a_source_the_queue_says_so(toy_models, tmp_path):
     assert _app(toy_models, tmp_path).test_client().get("/v1/queue").status_code == 503
     missing = _app(toy_models, tmp_path, TOPICS_QUEUE_FILE=str(tmp_path / "nope.jsonl")).test_client().get("/v1/queue")
     assert missing.status_code == 503 and "does not exist" in missing.get_json()["detail"]
-    empty_store = _app(toy_models, tmp_path, TOPICS_SAMPLE_DIR=str(tmp_path / "not-yet")).test_client()
-    assert empty_store.get("/v1/queue").get_json()["total"] == 0
+    empty_store = _app(toy_models, tmp_path, TOPICS_SAMPLE_DIR=str(tmp_path / "not-yet"),
+                       TOPICS_API_KEYS=KEYS).test_client()
+    assert empty_store.get("/v1/queue", headers={"Authorization": f"Bearer {REVIEWER}"}).get_json()["total"] == 0
+
+
+def test_without_keys_the_sample_store_is_not_handed_out(toy_models, tmp_path):
+    """Without API keys anyone may call the service, so the queue will not read other clients' stored text."""
+    store = tmp_path / "samples"
+    store.mkdir()
+    _write(store / "samples-20261205.jsonl", [{"id": "s", "text": "storm rain forecast"}])
+    response = _app(toy_models, tmp_path, TOPICS_SAMPLE_DIR=str(store)).test_client().get("/v1/queue")
+    assert response.status_code == 403 and "storm" not in response.get_data(as_text=True)
+    assert response.get_json()["type"] == "/problems/forbidden"
 
 
 def test_the_queue_needs_the_review_scope(toy_models, tmp_path):

@@ -148,3 +148,20 @@ def test_scores_are_rounded_like_answers(tmp_path, toy_models):
     model = TopicModel.load(toy_models / "current")
     record = _store(tmp_path).record(model, Article(text="goal"), np.array([0.1234567, 0.5, 0.9999999]))
     assert list(record["scores"].values()) == [0.123457, 0.5, 1.0]
+
+
+@pytest.mark.parametrize("text", ["striker goal penalty keeper", "a lone surrogate \ud800 here"])
+def test_a_sample_that_cannot_be_written_never_fails_the_answer(models_dir, tmp_path, text):
+    """A full, read-only or wrong store (here: a regular file where the folder should be), or text the file
+    cannot hold: the request is answered as with the store off, and the sample counts as dropped."""
+    from service import create_app
+
+    not_a_folder = tmp_path / "samples"
+    not_a_folder.write_text("")
+    app = create_app({"TESTING": True, "TOPICS_MODEL_DIR": str(models_dir), "TOPICS_SAMPLE_DIR": str(not_a_folder),
+                      "TOPICS_SAMPLE_SHARE": 1.0})
+    before = REGISTRY.get_sample_value("topics_samples_dropped_total") or 0
+    response = app.test_client().post("/v1/classify", json={"text": text})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["topics"] is not None
+    assert REGISTRY.get_sample_value("topics_samples_dropped_total") == before + 1
