@@ -87,6 +87,12 @@ def feedback():
     record: dict = {"labels": sorted(set(labels), key=labels.index)}
     if "text" in body:
         article = parse_article(body)
+        for field, value in (("text", article.text), ("title", article.title or "")):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:  # a lone surrogate: valid JSON, but no file can hold it as UTF-8
+                raise InvalidField(f"'{field}' holds a lone surrogate (character {exc.start}), which cannot be "
+                                   "stored as UTF-8.", field=field) from None
         record.update(text=article.text, title=article.title or "", id=article.id, correction=True)
     elif isinstance(body.get("id"), (str, int)) and not isinstance(body.get("id"), bool) and str(body["id"]).strip():
         record.update(id=body["id"], correction=True)

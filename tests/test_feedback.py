@@ -45,6 +45,8 @@ def test_feedback_with_text_and_with_id(fb_app):
     ({"text": "x", "labels": [1]}, "labels"),
     ({"text": "", "labels": ["sport"]}, "text"),
     ({"text": "x", "labels": [], "score": 1}, "score"),
+    ({"text": "a lone surrogate \ud800 here", "labels": ["sport"]}, "text"),  # valid JSON, no UTF-8 for it
+    ({"text": "goal", "title": "\udfff", "labels": ["sport"]}, "title"),
 ])
 def test_bad_feedback(fb_app, body, field):
     r = fb_app.test_client().post("/v1/feedback", json=body)
