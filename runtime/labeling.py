@@ -165,12 +165,12 @@ def rank(model: TopicModel, articles: list[dict], candidate: TopicModel | None =
         return []
     texts = [a["text"] for a in articles]
     titles = [a["title"] for a in articles]
-    P = model.predict_proba(texts, titles)
+    P, coverage = model.score(texts, titles)
     distance = np.abs(P - model.thresholds[None, :])
     nearest = distance.argmin(axis=1)
     margin = distance.min(axis=1)
     uncertainty = np.clip(1.0 - margin / UNCERTAIN_MARGIN, 0.0, 1.0)
-    unknown = model.unknown_share(texts, titles)
+    unknown = model.unknown_share(texts, titles, coverage)  # from the same pass, not a second scoring
     others = None
     if candidate is not None and candidate.version != model.version:
         others = candidate.predict_proba(texts, titles)

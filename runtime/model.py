@@ -115,16 +115,20 @@ class TopicModel:
             return self.scorer.predict_proba_and_coverage(docs)
         return self.predict_proba(texts, titles), np.full(len(docs), np.nan)
 
-    def unknown_share(self, texts: Sequence[str], titles: Sequence[str | None] | None = None) -> np.ndarray:
+    def unknown_share(self, texts: Sequence[str], titles: Sequence[str | None] | None = None,
+                      coverage: np.ndarray | None = None) -> np.ndarray:
         """Return, per article, the share of its words that the model's vocabulary does not know.
 
         Words are the scikit-learn token rule after lowercasing; an article
         with no words counts as wholly unknown (1.0). A model without a word
         vocabulary (hashed features) gives NaN: it cannot tell known from new.
         Drift reports and the labeling queue read it; it is not on the
-        classify path.
+        classify path. ``coverage``, when the caller already has it from
+        :meth:`score`, saves scoring the articles again.
         """
-        out = 1.0 - self.score(texts, titles)[1]  # free where the word scorer counted them
+        if coverage is None:
+            coverage = self.score(texts, titles)[1]
+        out = 1.0 - coverage  # free where the word scorer counted them
         missing = np.flatnonzero(np.isnan(out))
         vocabulary, words_of = self._word_vocabulary()
         if vocabulary is None or not len(missing):
