@@ -421,6 +421,26 @@ def test_check_codes_against_a_vocabulary_file(tmp_path, capsys):
     assert "something else" in out and "retired" in out and "not in the vocabulary" in out
 
 
+def test_the_seed_codes_agree_with_the_vendored_iptc_subset(tmp_path, capsys):
+    from training.check_codes import VOCABULARY, main, read_vocabulary
+
+    subset = json.loads(VOCABULARY.read_text())
+    assert "CC BY 4.0" in subset["note"]["en-US"] and subset["licenceLink"].endswith("/by/4.0/")
+    uris = {c["uri"] for c in subset["conceptSet"]}
+    assert all(b in uris for c in subset["conceptSet"] for b in c.get("broader", []))  # ancestors are kept
+    assert main([str(ROOT / "seeds" / "labels.json")]) == 0
+    assert read_vocabulary(VOCABULARY)["20000598"]["labels"] == ["defense"]
+    # The mistake the first mapping made: 20000598 is defense; national security is 20000604.
+    taxonomy = json.loads((ROOT / "seeds" / "labels.json").read_text())
+    taxonomy["codes"]["security"] = [{"scheme": "iptc-mediatopic", "code": "20000598", "label": "national security",
+                                      "uri": "http://cv.iptc.org/newscodes/mediatopic/20000598"}]
+    wrong = tmp_path / "labels.json"
+    wrong.write_text(json.dumps(taxonomy))
+    capsys.readouterr()
+    assert main([str(wrong)]) == 1
+    assert "20000598 is 'defense' in the vocabulary, not 'national security'" in capsys.readouterr().out
+
+
 def test_the_detector_loads_without_a_writable_temporary_folder(monkeypatch, tmp_path):
     import tempfile
 

@@ -3,10 +3,13 @@
     python -m training.check_codes seeds/labels.json --vocabulary cptall-en-GB.json
 
 IPTC publishes Media Topics under CC BY 4.0 as JSON-LD (``cptall-en-GB.json``
-from the IPTC controlled-vocabulary server; docs/training.md). The service has
-no network access, so this project does not fetch it: the user does, and this
-command says, for every code in ``labels.json``, whether it exists, whether it
-is retired, and whether its English preferred label and URI match.
+or ``cptall-en-US.json`` from the IPTC controlled-vocabulary server;
+docs/training.md). The project keeps the small subset its own labels use
+(``seeds/iptc-mediatopics.json``, the default here, checked by the tests); for
+a newer release, or a taxonomy of your own, fetch the whole file. For every
+code in ``labels.json`` this says whether it exists, whether it is retired,
+and whether its English preferred label (British or American spelling) and
+its URI match.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ from pathlib import Path
 from typing import Sequence
 
 URI_PREFIX = "http://cv.iptc.org/newscodes/mediatopic/"
+VOCABULARY = Path(__file__).resolve().parent.parent / "seeds" / "iptc-mediatopics.json"
 
 
 def read_vocabulary(path: Path) -> dict[str, dict]:
-    """Map each code in an IPTC JSON-LD file to {"label", "uri", "retired"}."""
+    """Map each code in an IPTC JSON-LD file to {"labels", "uri", "retired"}; labels are its English prefLabels."""
     data = json.loads(path.read_text(encoding="utf-8"))
     concepts = data.get("conceptSet", []) if isinstance(data, dict) else data
     vocabulary = {}
@@ -29,8 +33,9 @@ def read_vocabulary(path: Path) -> dict[str, dict]:
         qcode = concept.get("qcode", "")
         code = qcode.split(":", 1)[-1] if qcode else concept.get("uri", "").rsplit("/", 1)[-1]
         labels = concept.get("prefLabel", {})
-        label = labels.get("en-GB") or labels.get("en-US") or labels.get("en") if isinstance(labels, dict) else labels
-        vocabulary[code] = {"label": label, "uri": concept.get("uri", URI_PREFIX + code),
+        english = [v for k, v in labels.items() if k == "en" or k.startswith("en-")] if isinstance(labels, dict) \
+            else [labels]
+        vocabulary[code] = {"labels": english, "uri": concept.get("uri", URI_PREFIX + code),
                             "retired": "retired" in concept}
     return vocabulary
 
@@ -48,8 +53,9 @@ def check(codes: dict[str, list[dict]], vocabulary: dict[str, dict]) -> list[str
                 continue
             if known["retired"]:
                 problems.append(f"{label}: {code} is retired")
-            if entry.get("label") and known["label"] and entry["label"] != known["label"]:
-                problems.append(f"{label}: {code} is {known['label']!r} in the vocabulary, not {entry['label']!r}")
+            if entry.get("label") and known["labels"] and entry["label"] not in known["labels"]:
+                names = " / ".join(repr(name) for name in known["labels"])
+                problems.append(f"{label}: {code} is {names} in the vocabulary, not {entry['label']!r}")
             if entry.get("uri") and entry["uri"] != known["uri"]:
                 problems.append(f"{label}: {code}'s URI is {known['uri']}, not {entry['uri']}")
     return problems
@@ -59,7 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Print every problem found and return 1 if there is any, 0 when all codes check out."""
     parser = argparse.ArgumentParser(prog="python -m training.check_codes", description=__doc__.split("\n\n")[0])
     parser.add_argument("taxonomy", type=Path, help="a labels.json with a 'codes' object")
-    parser.add_argument("--vocabulary", type=Path, required=True, help="IPTC's cptall-en-GB.json (JSON-LD)")
+    parser.add_argument("--vocabulary", type=Path, default=VOCABULARY,
+                        help="IPTC's cptall-en-GB.json or cptall-en-US.json (JSON-LD); default: the subset in seeds/")
     args = parser.parse_args(argv)
     codes = json.loads(args.taxonomy.read_text(encoding="utf-8")).get("codes", {})
     problems = check(codes, read_vocabulary(args.vocabulary))
