@@ -34,11 +34,12 @@
 /* The calling convention below; runtime/scorer_c.py refuses a library built from another one. */
 int64_t scorer_abi(void) { return 2; }
 
+/* 16 bytes, so four slots share a cache line: a lookup touches one slot line and the term's bytes. */
 typedef struct {
-    uint64_t hash;
-    int64_t column;
-    int64_t length;
-    const unsigned char *term; /* NULL: an empty slot */
+    uint32_t hash;   /* the low 32 bits of the term's hash, compared before its bytes */
+    int32_t column;  /* -1: an empty slot */
+    uint32_t offset; /* the term's bytes in terms[] */
+    uint32_t length;
 } slot_t;
 
 typedef struct {
@@ -73,17 +74,19 @@ void vocabulary_free(void *handle) {
  * columns[i]: its column. Returns NULL when memory runs out. */
 void *vocabulary_new(const unsigned char *terms, const int64_t *offsets, const int64_t *columns, int64_t n,
                      const double *weights, const double *idf, int64_t labels, int sublinear) {
+    if (n >= INT32_MAX || offsets[n] >= (int64_t)UINT32_MAX) return NULL; /* slots hold 32-bit fields */
     uint64_t capacity = 16;
-    while (capacity < (uint64_t)n * 4) capacity <<= 1;
+    while (capacity < (uint64_t)n * 2) capacity <<= 1;
     vocabulary_t *v = calloc(1, sizeof *v);
     if (v == NULL) return NULL;
     v->mask = capacity - 1;
-    v->slots = calloc(capacity, sizeof(slot_t));
+    v->slots = malloc(capacity * sizeof(slot_t));
     v->terms = malloc((size_t)offsets[n] + 1);
     if (v->slots == NULL || v->terms == NULL) {
         vocabulary_free(v);
         return NULL;
     }
+    for (uint64_t j = 0; j < capacity; j++) v->slots[j] = (slot_t){0, -1, 0, 0};
     memcpy(v->terms, terms, (size_t)offsets[n]);
     v->weights = weights;
     v->idf = idf;
@@ -91,20 +94,21 @@ void *vocabulary_new(const unsigned char *terms, const int64_t *offsets, const i
     v->size = n;
     v->sublinear = sublinear;
     for (int64_t i = 0; i < n; i++) {
-        const unsigned char *term = v->terms + offsets[i];
         int64_t length = offsets[i + 1] - offsets[i];
-        uint64_t hash = fnv1a(term, length), j = hash & v->mask;
-        while (v->slots[j].term != NULL) j = (j + 1) & v->mask;
-        v->slots[j] = (slot_t){hash, columns[i], length, term};
+        uint64_t hash = fnv1a(v->terms + offsets[i], length), j = hash & v->mask;
+        while (v->slots[j].column >= 0) j = (j + 1) & v->mask;
+        v->slots[j] = (slot_t){(uint32_t)hash, (int32_t)columns[i], (uint32_t)offsets[i], (uint32_t)length};
     }
     return v;
 }
 
 static int64_t column_of(const vocabulary_t *v, const unsigned char *token, int64_t length) {
     uint64_t hash = fnv1a(token, length), j = hash & v->mask;
-    for (; v->slots[j].term != NULL; j = (j + 1) & v->mask) {
+    for (; v->slots[j].column >= 0; j = (j + 1) & v->mask) {
         const slot_t *s = &v->slots[j];
-        if (s->hash == hash && s->length == length && memcmp(s->term, token, (size_t)length) == 0) return s->column;
+        if (s->hash == (uint32_t)hash && s->length == (uint64_t)length &&
+            memcmp(v->terms + s->offset, token, (size_t)length) == 0)
+            return s->column;
     }
     return -1;
 }
@@ -169,25 +173,42 @@ static int64_t encode(int32_t cp, unsigned char *out) {
 /* Writes the labels' normalized sums to out; returns the number of distinct vocabulary terms found,
  * -1 when memory runs out, -2 when the text holds a character Python lowercases by context or into
  * several (the caller scores that article in Python), -3 when no character table was set. */
+/* One distinct term of an article: its column and how often it came. */
+typedef struct {
+    int32_t column; /* -1: empty */
+    int32_t count;
+} term_count_t;
+
+/* Articles up to this many bytes (most headlines and standfirsts) are counted in tables on the stack, about
+ * 23 KB of it; longer ones allocate. */
+#define STACK_BYTES 2048
+
 int64_t vocabulary_score(const void *handle, const unsigned char *text, int64_t n, double *out, int64_t *tokens) {
     const vocabulary_t *v = handle;
     if (char_flags == NULL || char_lower == NULL) return -3;
-    /* At most n / 2 + 1 tokens of two or more characters fit in n bytes, and no more distinct terms
-     * than the vocabulary has: the count table holds at least twice the smaller number. A lowercased
-     * token takes at most twice its bytes (a two-byte character can lowercase to a three-byte one). */
-    uint64_t most = (uint64_t)(n / 2 + 1) < (uint64_t)v->size ? (uint64_t)(n / 2 + 1) : (uint64_t)v->size;
+    /* A token of two or more characters and the character after it take at least three bytes, so at
+     * most n / 3 + 1 tokens fit in n bytes, and no more distinct terms than the vocabulary has: the
+     * count table holds at least twice the smaller number. A lowercased token takes at most twice its
+     * bytes (a two-byte character can lowercase to a three-byte one). */
+    uint64_t most = (uint64_t)(n / 3 + 1) < (uint64_t)v->size ? (uint64_t)(n / 3 + 1) : (uint64_t)v->size;
     uint64_t capacity = 16;
     while (capacity < most * 2) capacity <<= 1;
-    unsigned char *token = malloc((size_t)n * 2 + 4);
-    int64_t *keys = malloc(capacity * sizeof(int64_t));
-    int64_t *counts = calloc(capacity, sizeof(int64_t));
-    if (token == NULL || keys == NULL || counts == NULL) {
-        free(token);
-        free(keys);
-        free(counts);
+    unsigned char token_stack[STACK_BYTES * 2 + 4];
+    term_count_t table_stack[STACK_BYTES];
+    uint32_t order_stack[STACK_BYTES / 3 + 1];
+    int small = n <= STACK_BYTES; /* then capacity <= STACK_BYTES and most <= STACK_BYTES / 3 + 1 */
+    unsigned char *token = small ? token_stack : malloc((size_t)n * 2 + 4);
+    term_count_t *table = small ? table_stack : malloc(capacity * sizeof(term_count_t));
+    uint32_t *order = small ? order_stack : malloc(most * sizeof(uint32_t)); /* filled slots, first seen first */
+    if (token == NULL || table == NULL || order == NULL) {
+        if (!small) {
+            free(token);
+            free(table);
+            free(order);
+        }
         return -1;
     }
-    for (uint64_t j = 0; j < capacity; j++) keys[j] = -1;
+    memset(table, 0xff, capacity * sizeof(term_count_t)); /* every column -1 */
 
     int64_t distinct = 0, length = 0, chars = 0, seen = 0, known = 0;
     for (int64_t i = 0; i <= n;) {
@@ -215,39 +236,36 @@ int64_t vocabulary_score(const void *handle, const unsigned char *text, int64_t 
             if (column >= 0) {
                 known++;
                 uint64_t j = (((uint64_t)column * 0x9E3779B97F4A7C15ULL) >> 17) & (capacity - 1);
-                while (keys[j] != -1 && keys[j] != column) j = (j + 1) & (capacity - 1);
-                if (keys[j] == -1) {
-                    keys[j] = column;
-                    distinct++;
+                while (table[j].column != -1 && table[j].column != column) j = (j + 1) & (capacity - 1);
+                if (table[j].column == -1) {
+                    table[j] = (term_count_t){(int32_t)column, 0};
+                    order[distinct++] = (uint32_t)j;
                 }
-                counts[j]++;
+                table[j].count++;
             }
         }
         length = chars = 0;
     }
-    if (distinct < 0) {
+    if (distinct >= 0) {
+        tokens[0] = seen;
+        tokens[1] = known;
+        double norm2 = 0.0;
+        for (int64_t k = 0; k < v->labels; k++) out[k] = 0.0;
+        for (int64_t d = 0; d < distinct; d++) {
+            const term_count_t *t = &table[order[d]];
+            double tf = v->sublinear ? 1.0 + log((double)t->count) : (double)t->count;
+            double weighted = tf * v->idf[t->column];
+            norm2 += weighted * weighted;
+            const double *row = v->weights + (int64_t)t->column * v->labels;
+            for (int64_t k = 0; k < v->labels; k++) out[k] += tf * row[k];
+        }
+        double norm = norm2 > 0.0 ? sqrt(norm2) : 1.0;
+        for (int64_t k = 0; k < v->labels; k++) out[k] /= norm;
+    }
+    if (!small) {
         free(token);
-        free(keys);
-        free(counts);
-        return distinct;
+        free(table);
+        free(order);
     }
-
-    tokens[0] = seen;
-    tokens[1] = known;
-    double norm2 = 0.0;
-    for (int64_t k = 0; k < v->labels; k++) out[k] = 0.0;
-    for (uint64_t j = 0; j < capacity; j++) {
-        if (keys[j] < 0) continue;
-        double tf = v->sublinear ? 1.0 + log((double)counts[j]) : (double)counts[j];
-        double weighted = tf * v->idf[keys[j]];
-        norm2 += weighted * weighted;
-        const double *row = v->weights + keys[j] * v->labels;
-        for (int64_t k = 0; k < v->labels; k++) out[k] += tf * row[k];
-    }
-    double norm = norm2 > 0.0 ? sqrt(norm2) : 1.0;
-    for (int64_t k = 0; k < v->labels; k++) out[k] /= norm;
-    free(token);
-    free(keys);
-    free(counts);
     return distinct;
 }

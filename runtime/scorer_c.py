@@ -88,8 +88,8 @@ def library() -> ctypes.CDLL | None:
     lib.vocabulary_new.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
                                    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int]
     lib.vocabulary_score.restype = ctypes.c_int64
-    lib.vocabulary_score.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int64, ctypes.c_void_p,
-                                     ctypes.c_void_p]
+    lib.vocabulary_score.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_double),
+                                     ctypes.POINTER(ctypes.c_int64)]
     lib.vocabulary_free.restype = None
     lib.vocabulary_free.argtypes = [ctypes.c_void_p]
     lib.charmap_set.restype = None
@@ -130,6 +130,9 @@ class CompiledScorer:
             raise MemoryError("the compiled scorer could not allocate its vocabulary table")
         weakref.finalize(self, lib.vocabulary_free, self._handle)
         self._score = lib.vocabulary_score
+        # Each call gets its own answer buffers (threads may score at once): ctypes arrays, which cost a
+        # tenth of what numpy arrays and their .ctypes addresses do.
+        self._out_type, self._tokens_type = ctypes.c_double * self.labels, ctypes.c_int64 * 2
 
     def __reduce__(self):
         # The handle is an address in this process: another process builds its own table.
@@ -142,11 +145,10 @@ class CompiledScorer:
             raw = text.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate
             return None
-        out = np.empty(self.labels)
-        tokens = np.empty(2, dtype=np.int64)  # per call: ctypes lets other threads run meanwhile
-        found = self._score(self._handle, raw, len(raw), out.ctypes.data, tokens.ctypes.data)
+        out, tokens = self._out_type(), self._tokens_type()
+        found = self._score(self._handle, raw, len(raw), out, tokens)
         if found >= 0:
-            return out, (tokens[1] / tokens[0] if tokens[0] else math.nan)
+            return np.frombuffer(out), (tokens[1] / tokens[0] if tokens[0] else math.nan)
         if found == -2:
             return None
         raise MemoryError("the compiled scorer could not allocate") if found == -1 else \

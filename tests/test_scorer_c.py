@@ -41,6 +41,20 @@ def _agree(model: TopicModel, texts: list[str]) -> None:
         np.testing.assert_allclose(model.scorer.predict_proba([text])[0], expected, rtol=1e-9, atol=1e-12)
 
 
+def test_the_densest_articles_fit_the_count_table(seed_models):
+    # Every short vocabulary term once, one separator byte apart: the most distinct terms a text of its
+    # length can hold, just under and well over the size counted on the stack (_scorer.c, STACK_BYTES).
+    model = TopicModel.load(seed_models / "current")
+    short = sorted(t for t in model.scorer.vocabulary if len(t) == 2 and t.isascii())
+    assert len(short) >= 50
+    texts = []
+    for words in (short[:682], short * 4, short * 40):
+        texts += [" ".join(words), ".".join(reversed(words)), "\u00a0".join(words)]
+    before = model.scorer.compiled_articles
+    _agree(model, texts)
+    assert model.scorer.compiled_articles - before == len(texts)
+
+
 def test_default_model_is_scored_in_c_and_agrees(seed_models):
     model = TopicModel.load(seed_models / "current")
     assert model.scorer._compiled is not None
