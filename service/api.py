@@ -27,13 +27,14 @@ CLASSIFY_FIELDS = ARTICLE_FIELDS | OPTION_FIELDS
 
 def current_model() -> TopicModel:
     """Return this request's model (one reference for the whole request)."""
-    model = g.get("model")
+    store = g._get_current_object()
+    model = store.get("model")
     if model is None:
         model = current_app.extensions["topics"].model
         if model is None:
             raise NotReady("No model is loaded yet; publish one with `python -m training`.",
                            headers={"Retry-After": "5"})
-        g.model = model
+        store.model = model
     return model
 
 
@@ -65,7 +66,8 @@ def _result(model: TopicModel, article: Article, scores, options: Options, langu
 def classify_articles(articles: list[Article], options: Options) -> list[dict]:
     """Score articles with this request's model and shape one result each."""
     model = current_model()
-    config = current_app.config
+    app = current_app._get_current_object()  # one context lookup for the whole request
+    config = app.config
     P, coverage = model.score([a.text for a in articles], [a.title for a in articles])
     if config["TOPICS_DETECT_LANGUAGE"]:
         languages = [language_of(a, model, known) for a, known in zip(articles, coverage.tolist())]
@@ -81,10 +83,10 @@ def classify_articles(articles: list[Article], options: Options) -> list[dict]:
     g.articles = len(articles)
     results = [_result(model, a, P[i], options, languages[i], readable[i]) for i, a in enumerate(articles)]
     metrics.record_results(articles, results)
-    drift.observe(model, articles, P, readable)
+    drift.observe(model, articles, P, readable, app.extensions)
     share = config["TOPICS_SHADOW_SAMPLE"]
     if share:  # after the answer is built, which it never changes
-        shadow.score(current_app.extensions["topics"].candidate, model, articles, P, readable, share)
+        shadow.score(app.extensions["topics"].candidate, model, articles, P, readable, share)
     return results
 
 

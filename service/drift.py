@@ -146,9 +146,13 @@ class Window:
             WINDOW_PREDICTED.labels(label).set(0)
 
 
-def observe(model, articles: list, P: np.ndarray, readable: list[bool]) -> None:
-    """Record one classify request for drift: queue its scores, and offer it to the sample store if on."""
-    extensions = current_app.extensions
+def observe(model, articles: list, P: np.ndarray, readable: list[bool], extensions: dict | None = None) -> None:
+    """Record one classify request for drift: queue its scores, and offer it to the sample store if on.
+
+    ``extensions`` is the app's, when the caller has it at hand.
+    """
+    if extensions is None:
+        extensions = current_app.extensions
     window = extensions.get("drift")
     if window is not None:
         window.add(model, P, readable)
