@@ -4,7 +4,8 @@
 
 The defaults were chosen by measurement (BENCHMARKS.md, `python -m bench.http`):
 classification is CPU-bound, so one process per core (more workers than cores
-measured no faster); each worker is gevent's, with deadlines for slow clients
+were not reliably faster, and their p99 latency was higher); each worker is
+gevent's, with deadlines for slow clients
 (service/workers.py), so a connection that sends slowly costs a greenlet, not
 a thread; the model is loaded once in the master before forking
 (preload_app), so an extra worker costs a few MiB instead of a full copy.
