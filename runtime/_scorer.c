@@ -199,7 +199,7 @@ int64_t vocabulary_score(const void *handle, const unsigned char *text, int64_t 
     int small = n <= STACK_BYTES; /* then capacity <= STACK_BYTES and most <= STACK_BYTES / 3 + 1 */
     unsigned char *token = small ? token_stack : malloc((size_t)n * 2 + 4);
     term_count_t *table = small ? table_stack : malloc(capacity * sizeof(term_count_t));
-    uint32_t *order = small ? order_stack : malloc(most * sizeof(uint32_t)); /* filled slots, first seen first */
+    uint32_t *order = small ? order_stack : malloc((most + 1) * sizeof(uint32_t)); /* filled slots, first seen first */
     if (token == NULL || table == NULL || order == NULL) {
         if (!small) {
             free(token);
