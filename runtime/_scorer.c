@@ -94,6 +94,10 @@ void *vocabulary_new(const unsigned char *terms, const int64_t *offsets, const i
     v->size = n;
     v->sublinear = sublinear;
     for (int64_t i = 0; i < n; i++) {
+        if (columns[i] < 0 || columns[i] >= INT32_MAX) { /* -1 marks an empty slot; columns are 32-bit */
+            vocabulary_free(v);
+            return NULL;
+        }
         int64_t length = offsets[i + 1] - offsets[i];
         uint64_t hash = fnv1a(v->terms + offsets[i], length), j = hash & v->mask;
         while (v->slots[j].column >= 0) j = (j + 1) & v->mask;
@@ -170,9 +174,6 @@ static int64_t encode(int32_t cp, unsigned char *out) {
     return 4;
 }
 
-/* Writes the labels' normalized sums to out; returns the number of distinct vocabulary terms found,
- * -1 when memory runs out, -2 when the text holds a character Python lowercases by context or into
- * several (the caller scores that article in Python), -3 when no character table was set. */
 /* One distinct term of an article: its column and how often it came. */
 typedef struct {
     int32_t column; /* -1: empty */
@@ -183,9 +184,13 @@ typedef struct {
  * 23 KB of it; longer ones allocate. */
 #define STACK_BYTES 2048
 
+/* Writes the labels' normalized sums to out; returns the number of distinct vocabulary terms found,
+ * -1 when memory runs out, -2 when the text holds a character Python lowercases by context or into
+ * several, or is over 2 GB (the caller scores that article in Python), -3 when no character table was set. */
 int64_t vocabulary_score(const void *handle, const unsigned char *text, int64_t n, double *out, int64_t *tokens) {
     const vocabulary_t *v = handle;
     if (char_flags == NULL || char_lower == NULL) return -3;
+    if (n > INT32_MAX) return -2; /* counts and slot numbers below are 32-bit */
     /* A token of two or more characters and the character after it take at least three bytes, so at
      * most n / 3 + 1 tokens fit in n bytes, and no more distinct terms than the vocabulary has: the
      * count table holds at least twice the smaller number. A lowercased token takes at most twice its

@@ -127,7 +127,8 @@ class CompiledScorer:
                                           self._weights.ctypes.data, self._idf.ctypes.data, self.labels,
                                           int(sublinear))
         if not self._handle:
-            raise MemoryError("the compiled scorer could not allocate its vocabulary table")
+            raise MemoryError("the compiled scorer could not build its vocabulary table: out of memory, or a "
+                              "vocabulary beyond its 32-bit columns and offsets")
         weakref.finalize(self, lib.vocabulary_free, self._handle)
         self._score = lib.vocabulary_score
         # Each call gets its own answer buffers (threads may score at once): ctypes arrays, which cost a

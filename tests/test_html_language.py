@@ -439,6 +439,16 @@ def test_the_seed_codes_agree_with_the_vendored_iptc_subset(tmp_path, capsys):
     capsys.readouterr()
     assert main([str(wrong)]) == 1
     assert "20000598 is 'defense' in the vocabulary, not 'national security'" in capsys.readouterr().out
+    # British spelling in an en-GB file: a mismatch alone, a match when both files are given.
+    british = json.loads(VOCABULARY.read_text())
+    for concept in british["conceptSet"]:
+        concept["prefLabel"] = {"en-GB": concept["prefLabel"]["en-US"].replace("defense", "defence")}
+    gb = tmp_path / "cptall-en-GB.json"
+    gb.write_text(json.dumps(british))
+    labels = str(ROOT / "seeds" / "labels.json")
+    assert main([labels, "--vocabulary", str(gb)]) == 1
+    assert "20000598 is 'defence' in the vocabulary, not 'defense'" in capsys.readouterr().out
+    assert main([labels, "--vocabulary", str(gb), "--vocabulary", str(VOCABULARY)]) == 0
 
 
 def test_the_detector_loads_without_a_writable_temporary_folder(monkeypatch, tmp_path):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,18 +44,31 @@ def _agree(model: TopicModel, texts: list[str]) -> None:
         np.testing.assert_allclose(model.scorer.predict_proba([text])[0], expected, rtol=1e-9, atol=1e-12)
 
 
-def test_the_densest_articles_fit_the_count_table(seed_models):
-    # Every short vocabulary term once, one separator byte apart: the most distinct terms a text of its
-    # length can hold, just under and well over the size counted on the stack (_scorer.c, STACK_BYTES).
-    model = TopicModel.load(seed_models / "current")
-    short = sorted(t for t in model.scorer.vocabulary if len(t) == 2 and t.isascii())
-    assert len(short) >= 50
-    texts = []
-    for words in (short[:682], short * 4, short * 40):
-        texts += [" ".join(words), ".".join(reversed(words)), "\u00a0".join(words)]
-    before = model.scorer.compiled_articles
-    _agree(model, texts)
-    assert model.scorer.compiled_articles - before == len(texts)
+def test_the_densest_articles_fit_the_count_table():
+    # Every two-character term of a made-up vocabulary, one separator byte apart: the most distinct
+    # terms a text of its length can hold (683 in 2,048 bytes), at the size counted on the stack
+    # (_scorer.c, STACK_BYTES) and just over it, checked against the formula computed in numpy.
+    import itertools
+    import string
+
+    alphabet = string.ascii_lowercase + string.digits + "_"
+    terms = ["".join(pair) for pair in itertools.product(alphabet, repeat=2)]  # 1,369
+    rng = np.random.default_rng(0)
+    vocabulary = {term: i for i, term in enumerate(terms)}
+    weights, idf = rng.normal(size=(len(terms) + 1, 3)), rng.uniform(1, 5, size=len(terms) + 1)
+    scorer = scorer_c.CompiledScorer(vocabulary, weights, idf, sublinear=True)
+    for count, again in itertools.product((682, 683, 684, 1369), (0, 100)):
+        words = [terms[i] for i in rng.permutation(len(terms))[:count]]
+        words += words[:again]  # some terms twice
+        for sep in (" ", ".", "\n"):
+            text = sep.join(words)
+            got, coverage = scorer.scores(text)
+            columns, tf = np.unique([vocabulary[w] for w in words], return_counts=True)
+            tf = 1.0 + np.log(tf)
+            expected = tf @ weights[columns] / np.sqrt(np.sum((tf * idf[columns]) ** 2))
+            np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12, err_msg=f"{count} terms")
+            assert coverage == 1.0
+    assert len(" ".join(terms[:683]).encode()) == 2048
 
 
 def test_default_model_is_scored_in_c_and_agrees(seed_models):
@@ -195,3 +211,37 @@ def test_a_library_built_from_another_scorer_source_is_not_used(tmp_path, monkey
         monkeypatch.undo()
         scorer_c.library.cache_clear()
     assert scorer_c.library() is not None
+
+
+_SANITIZED_RUN = """
+import itertools, string, sys
+from pathlib import Path
+import numpy as np
+from runtime import scorer_c
+scorer_c.LIBRARY = Path(sys.argv[1])
+assert scorer_c.library() is not None, "the sanitized library did not load"
+from tests.test_scorer_c import FALLBACK, HOSTILE
+terms = ["".join(p) for p in itertools.product(string.ascii_lowercase + string.digits + "_", repeat=2)]
+rng = np.random.default_rng(0)
+scorer = scorer_c.CompiledScorer({t: i for i, t in enumerate(terms)}, rng.normal(size=(len(terms) + 1, 3)),
+                                 rng.uniform(1, 5, size=len(terms) + 1), sublinear=True)
+texts = HOSTILE + FALLBACK + [" ".join(terms[:n]) for n in (682, 683, 684, 1369)] + ["".join(terms)]
+print(sum(scorer.scores(text) is not None for text in texts), "of", len(texts), "scored in C")
+"""
+
+
+def test_the_scorer_is_clean_under_the_address_and_undefined_behaviour_sanitizers(tmp_path):
+    # The C code reads untrusted text into fixed-size stack tables: build it with ASan and UBSan and
+    # run the hostile and densest articles through it in a child process, which dies on any overflow.
+    runtime_lib = subprocess.run(["cc", "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
+    if not Path(runtime_lib).is_absolute() or not Path(runtime_lib).is_file():
+        pytest.skip("this C compiler has no AddressSanitizer runtime (libasan)")
+    library = tmp_path / "_scorer_asan.so"
+    subprocess.run(["cc", "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                    "-fno-omit-frame-pointer", "-shared", "-fPIC", "-o", str(library),
+                    str(ROOT / "runtime" / "_scorer.c"), "-lm"], check=True)
+    done = subprocess.run([sys.executable, "-c", _SANITIZED_RUN, str(library)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300,
+                          env={**os.environ, "LD_PRELOAD": runtime_lib, "ASAN_OPTIONS": "detect_leaks=0"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "scored in C" in done.stdout

@@ -8,8 +8,9 @@ docs/training.md). The project keeps the small subset its own labels use
 (``seeds/iptc-mediatopics.json``, the default here, checked by the tests); for
 a newer release, or a taxonomy of your own, fetch the whole file. For every
 code in ``labels.json`` this says whether it exists, whether it is retired,
-and whether its English preferred label (British or American spelling) and
-its URI match.
+and whether its English preferred label and its URI match. The labels here
+use IPTC's American spelling ("defense"); give the en-GB and the en-US file
+together to accept either.
 """
 
 from __future__ import annotations
@@ -40,6 +41,17 @@ def read_vocabulary(path: Path) -> dict[str, dict]:
     return vocabulary
 
 
+def merge(vocabularies: Sequence[dict[str, dict]]) -> dict[str, dict]:
+    """One vocabulary from several files (en-GB and en-US, say): a code's labels are all of theirs."""
+    merged: dict[str, dict] = {}
+    for vocabulary in vocabularies:
+        for code, known in vocabulary.items():
+            entry = merged.setdefault(code, {"labels": [], "uri": known["uri"], "retired": False})
+            entry["labels"] += [name for name in known["labels"] if name not in entry["labels"]]
+            entry["retired"] = entry["retired"] or known["retired"]
+    return merged
+
+
 def check(codes: dict[str, list[dict]], vocabulary: dict[str, dict]) -> list[str]:
     """Return one line per problem: unknown or retired codes, labels or URIs that differ."""
     problems = []
@@ -65,11 +77,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Print every problem found and return 1 if there is any, 0 when all codes check out."""
     parser = argparse.ArgumentParser(prog="python -m training.check_codes", description=__doc__.split("\n\n")[0])
     parser.add_argument("taxonomy", type=Path, help="a labels.json with a 'codes' object")
-    parser.add_argument("--vocabulary", type=Path, default=VOCABULARY,
-                        help="IPTC's cptall-en-GB.json or cptall-en-US.json (JSON-LD); default: the subset in seeds/")
+    parser.add_argument("--vocabulary", type=Path, action="append",
+                        help="IPTC's cptall-en-US.json or cptall-en-GB.json (JSON-LD); give both to accept either "
+                             "spelling; default: the subset in seeds/")
     args = parser.parse_args(argv)
     codes = json.loads(args.taxonomy.read_text(encoding="utf-8")).get("codes", {})
-    problems = check(codes, read_vocabulary(args.vocabulary))
+    problems = check(codes, merge([read_vocabulary(path) for path in args.vocabulary or [VOCABULARY]]))
     for line in problems:
         print(line)
     count = sum(len(v) for v in codes.values())
