@@ -27,6 +27,19 @@ VOCABULARY = {
 FILLER = "the a city on monday said officials report week new after year people".split()
 
 
+def json_lines(text: str) -> list[dict]:
+    """The JSON objects among a server's output lines (gunicorn's own lines are plain text)."""
+    found = []
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            found.append(entry)
+    return found
+
+
 def make_documents(n_per_label: int = 30, seed: int = 7) -> list[dict]:
     """Return labeled toy documents: single-label, two-label and unlabeled ones."""
     rng = random.Random(seed)

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from service import logs
-from tests.conftest import http
+from tests.conftest import http, json_lines
 
 
 def _sample(text: str, name: str, **labels) -> float:
@@ -54,7 +54,7 @@ def test_metrics_across_two_gunicorn_workers(start_server, models_dir):
                     {"Content-Type": "application/json", "Connection": "close"})[0]
 
     def pids() -> set:
-        return {json.loads(line).get("pid") for line in server.log().splitlines() if '"path": "/v1/classify"' in line}
+        return {entry.get("pid") for entry in json_lines(server.log()) if entry.get("path") == "/v1/classify"}
 
     # Four requests at a time keep both single-threaded workers busy; rounds go on (up to ten)
     # until the log shows that both answered, since the kernel may hand one worker a whole round.

@@ -13,7 +13,7 @@ from runtime import bundle, gate
 from runtime.model import TopicModel
 from service import create_app
 from service.auth import hash_key
-from tests.conftest import http, make_documents, train_into, write_jsonl
+from tests.conftest import http, json_lines, make_documents, train_into, write_jsonl
 from tests.test_gate import _damaged
 from tests.test_metrics import _sample
 from training import promote
@@ -244,7 +244,7 @@ def test_figures_add_up_over_gunicorn_workers(start_server, models_dir, toy_corp
                     {"Content-Type": "application/json", "Connection": "close"})[0]
 
     def pids() -> set:
-        return {json.loads(line).get("pid") for line in server.log().splitlines() if '"path": "/v1/classify"' in line}
+        return {entry.get("pid") for entry in json_lines(server.log()) if entry.get("path") == "/v1/classify"}
 
     n = 0
     with ThreadPoolExecutor(4) as pool:  # rounds until both workers have answered (see test_metrics)
