@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 import client
 from batch.records import BatchError, classify_records, read_article
+from runtime.articles import article_files
 from runtime.model import TopicModel
 
 JSON_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".ndjson")
@@ -54,14 +55,10 @@ def _classify_chunk(first_line: int, items: list, threshold: float | None, top_k
 
 def input_files(path: Path) -> list[Path]:
     """Return the input files: ``path`` itself, or the JSON Lines / Parquet files in that folder, sorted."""
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(JSON_SUFFIXES + PARQUET_SUFFIXES))
-        if not files:
-            raise BatchError(f"{path}: no .jsonl, .jsonl.gz or .parquet files in this folder")
-        return files
-    if not path.is_file():
-        raise BatchError(f"{path}: no such file or folder")
-    return [path]
+    try:
+        return article_files(path, JSON_SUFFIXES + PARQUET_SUFFIXES, ".jsonl, .jsonl.gz or .parquet")
+    except ValueError as exc:
+        raise BatchError(str(exc)) from None
 
 
 def read_chunks(files: list[Path], size: int, skip: int = 0, seen=None) -> Iterator[list]:

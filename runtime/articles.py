@@ -5,11 +5,14 @@ raise :class:`InvalidArticle`, a plain ``ValueError`` that names the
 offending field; the service turns it into a 422 problem
 (``service/errors.py``), the batch writes it on the article's output line.
 :func:`compose_text` is the one place that decides how title and text become
-the string the model reads, for training and serving alike.
+the string the model reads, for training and serving alike;
+:func:`article_files` lists the files a path of articles stands for (the
+offline batch, drift reports).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NamedTuple
 
 ARTICLE_FIELDS = frozenset({"text", "title", "id", "html"})
@@ -109,3 +112,19 @@ def compose_text(title: str | None, text: str, title_weight: int = 1) -> str:
     if not title or title_weight <= 0:
         return text
     return "\n".join([title] * title_weight + [text])
+
+
+def article_files(path: Path, suffixes: tuple[str, ...], kinds: str) -> list[Path]:
+    """``path`` itself, or the files in that folder whose names end with one of ``suffixes``, sorted.
+
+    Raises ``ValueError`` naming the path when it is neither a file nor a folder, or when the folder
+    holds no such file (``kinds`` names what was looked for).
+    """
+    if path.is_dir():
+        found = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(suffixes))
+        if not found:
+            raise ValueError(f"{path}: no {kinds} files in this folder")
+        return found
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file or folder")
+    return [path]

@@ -49,7 +49,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from runtime.articles import InvalidArticle, parse_article
+from runtime.articles import InvalidArticle, article_files, parse_article
 from runtime.bundle import BundleError, signing_key_from_environment
 from runtime.drift import article_length, read_reference, summarise
 from runtime.model import TopicModel
@@ -98,17 +98,6 @@ class Recent:
     files: list[str]
 
 
-def _files(path: Path) -> list[Path]:
-    if path.is_dir():
-        found = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith((".jsonl", ".jsonl.gz")))
-        if not found:
-            raise ValueError(f"{path}: no .jsonl files in this folder")
-        return found
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file or folder")
-    return [path]
-
-
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
     opener = gzip.open if path.name.endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
@@ -118,7 +107,7 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
 def read_recent(paths: Sequence[Path]) -> Recent:
     """Read JSON Lines files (or folders of them); a bad row is noted with its file and line and skipped."""
     recent = Recent([], [], [], [], [])
-    for path in (f for p in paths for f in _files(Path(p))):
+    for path in (f for p in paths for f in article_files(Path(p), (".jsonl", ".jsonl.gz"), ".jsonl")):
         recent.files.append(str(path))
         for number, line in _lines(path):
             if not line.strip():
