@@ -36,7 +36,8 @@ import numpy as np
 
 from runtime.model import TopicModel
 
-SAMPLE_PATTERN = "samples-*.jsonl"
+SAMPLE_PREFIX, SAMPLE_SUFFIX = "samples-", ".jsonl"  # the sample store's day files (service/samples.py)
+SAMPLE_PATTERN = f"{SAMPLE_PREFIX}*{SAMPLE_SUFFIX}"
 UNCERTAIN_MARGIN = 0.25  # a score this far from its threshold, or farther, is not uncertain at all
 UNKNOWN_FLOOR = 0.3  # a share of unknown words up to this is ordinary news; above, it counts as drift
 MIN_WORDS, MAX_WORDS = 3, 5000  # fewer or more words than this is an extreme length

@@ -69,14 +69,8 @@ def _identifier():
                                   tk_row=_to_array(data["nextmove_row"]))
 
 
-def detect(text: str, trained: Sequence[str] = ("en",), coverage: float | None = None) -> Language:
-    """Return the language of ``text`` and whether a model trained on ``trained`` languages reads it.
-
-    ``coverage`` is the share of the text's words the model knows (:meth:`runtime.model.TopicModel.score`).
-    """
-    known = _by_vocabulary(trained, coverage)
-    if known is not None:
-        return known
+def detect(text: str, trained: Sequence[str] = ("en",)) -> Language:
+    """Return the language of ``text`` and whether a model trained on ``trained`` languages reads it."""
     sample = text[:DETECT_CHARS].lower()
     ranked = _identifier().rank(sample)
     code, probability = ranked[0]
@@ -90,12 +84,16 @@ def detect(text: str, trained: Sequence[str] = ("en",), coverage: float | None =
 
 
 def language_of(article, model, coverage: float | None = None) -> Language:
-    """:func:`detect` for an article (title and text) and the model that would read it."""
+    """:func:`detect` for an article (title and text) and the model that would read it.
+
+    ``coverage`` is the share of the article's words the model knows (:meth:`runtime.model.TopicModel.score`):
+    at :data:`MIN_COVERAGE` or more, a one-language model's language is the answer without the detector.
+    """
     known = _by_vocabulary(model.languages, coverage)  # before the text is joined: most articles stop here
     if known is not None:
         return known
     text = f"{article.title}\n{article.text}" if article.title else article.text
-    return detect(text, model.languages, coverage)
+    return detect(text, model.languages)
 
 
 def _by_vocabulary(trained: Sequence[str], coverage: float | None) -> Language | None:

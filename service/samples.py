@@ -36,11 +36,11 @@ import numpy as np
 from flask import Flask
 from prometheus_client import Counter
 
+from runtime.labeling import SAMPLE_PREFIX, SAMPLE_SUFFIX
 from service.errors import InsufficientStorage
 from service.feedback import append_line
 
 log = logging.getLogger("service")
-PREFIX, SUFFIX = "samples-", ".jsonl"
 STORED = Counter("topics_samples_stored_total", "Classified articles kept in the sample store.")
 DROPPED = Counter("topics_samples_dropped_total", "Samples dropped: today's file filled the store's cap, or a "
                   "write failed (logged).")
@@ -104,7 +104,7 @@ class SampleStore:
     def store(self, record: dict) -> bool:
         """Append one record to today's file within the cap; return False when it was dropped."""
         now = self.clock()
-        today = f"{PREFIX}{datetime.fromtimestamp(now, timezone.utc):%Y%m%d}{SUFFIX}"
+        today = f"{SAMPLE_PREFIX}{datetime.fromtimestamp(now, timezone.utc):%Y%m%d}{SAMPLE_SUFFIX}"
         older = self._tidy(now, today)
         while True:
             try:
@@ -127,7 +127,7 @@ class SampleStore:
         except FileNotFoundError:
             return []
         for entry in entries:
-            if not (entry.name.startswith(PREFIX) and entry.name.endswith(SUFFIX)) or not entry.is_file():
+            if not (entry.name.startswith(SAMPLE_PREFIX) and entry.name.endswith(SAMPLE_SUFFIX)) or not entry.is_file():
                 continue
             try:
                 stat = entry.stat()

@@ -223,7 +223,7 @@ def render_markdown(report: dict, heading: str = "Evaluation report") -> str:
         cv = report["cross_validation"]
         lines.append(f"| {cv['folds']}-fold CV {cv['metric']} on the training part | "
                      f"{cv['mean']:.4f} ± {cv['std']:.4f} |")
-    bounds = (report.get("intervals") or {}).get("per_label", {})
+    bounds = intervals.get("per_label", {})
     lines += ["", "## Per label", "", "| label | precision | recall | F1 | F1 95 % interval | support | threshold |",
               "| --- | ---: | ---: | ---: | :---: | ---: | ---: |"]
     for label, m in report["per_label"].items():
