@@ -1,8 +1,8 @@
 """Structured logs: one JSON object per line on stdout (python-json-logger), and one line per request.
 
-The lines are encoded with orjson (python-json-logger's OrjsonFormatter), which
-takes a third less time per line than the standard library's encoder; every
-request writes one. The lines are compact JSON, non-ASCII text as UTF-8.
+The lines are encoded with orjson (python-json-logger's OrjsonFormatter), the
+encoder the service already uses for its answers (service/jsonio.py), since
+every request writes one. The lines are compact JSON, non-ASCII text as UTF-8.
 """
 
 from __future__ import annotations
