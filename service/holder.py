@@ -13,6 +13,10 @@ on, or from the first time anyone asks for :attr:`ModelHolder.candidate`, so a
 service that never looks at candidates never loads one. The candidate is
 verified the same way, re-checked with the current model, dropped when its
 link goes, and a candidate that fails to load only leaves ``candidate`` None.
+
+Load errors are kept for /readyz, /v1/model and /v1/model/candidate with
+paths relative to the model folder: clients learn which bundle failed and
+why, not where the server keeps its files. The log keeps the full paths.
 """
 
 from __future__ import annotations
@@ -61,6 +65,17 @@ class ModelHolder:
         self._candidate_failed_key: tuple | None = None
         self.candidate_loaded_at: str | None = None
         self.candidate_error: dict | None = None
+
+    def _error(self, path: Path, exc: Exception) -> dict:
+        """A load failure as clients see it: the bundle and the reason, without the server's folders."""
+        message = str(exc)
+        for root in {str(self.model_dir.resolve()), str(self.model_dir)}:
+            message = message.replace(root.rstrip("/") + "/", "")
+        try:
+            shown = str(path.relative_to(self.model_dir.resolve()))
+        except ValueError:  # the link points outside the model folder
+            shown = path.name
+        return {"path": shown, "error": message, "at": _now()}
 
     # -- state ------------------------------------------------------------
     @property
@@ -135,7 +150,7 @@ class ModelHolder:
         except (BundleError, OSError, ValueError) as exc:
             self._failed_key = key
             self.reload_failures += 1
-            self.last_error = {"path": str(path), "error": str(exc), "at": _now()}
+            self.last_error = self._error(path, exc)
             keeps = f"; still serving {self._model.version}" if self._model else ""
             log.error("refused model bundle %s: %s%s", path, exc, keeps)
             self._notify("failure", None)
@@ -170,7 +185,7 @@ class ModelHolder:
         except Exception as exc:  # whatever a candidate does wrong, serving goes on without it
             self._candidate, self._candidate_key, self._candidate_failed_key = None, None, key
             self.candidate_loaded_at = None
-            self.candidate_error = {"path": str(path), "error": str(exc), "at": _now()}
+            self.candidate_error = self._error(path, exc)
             log.error("refused candidate bundle %s: %s; shadow scoring waits for another candidate", path, exc)
             return
         self._candidate, self._candidate_key, self._candidate_failed_key = candidate, key, None
@@ -210,7 +225,8 @@ class ModelHolder:
             if self._follow_candidate:
                 self._check_candidate()
             if key is None:
-                raise BundleError(f"no model bundle at {self._bundle_path()}")
+                raise BundleError(f"no model bundle at {self._bundle_path().relative_to(self.model_dir)} "
+                                  "in the model folder")
             if key == self._loaded_key:
                 return False
             if not self._load(key):

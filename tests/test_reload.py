@@ -56,10 +56,36 @@ def test_bad_bundles_are_refused_and_the_old_model_keeps_serving(app, client, mo
             assert _version(client) == good
         assert any("refused model bundle" in r.getMessage() and bad in r.getMessage() for r in caplog.records)
         status = client.get("/v1/model").get_json()["status"]
-        assert status["version"] == good and bad in status["last_reload_error"]["path"]
+        assert status["version"] == good and status["last_reload_error"]["path"] == bad
         assert client.get("/readyz").status_code == 200
         bundle.point_current(models_dir, good)
         shutil.rmtree(models_dir / bad)
+
+
+def test_load_errors_name_the_bundle_but_not_the_servers_folders(tmp_path, toy_models, toy_corpus):
+    from service import create_app
+
+    models = tmp_path / "srv" / "topic-models"
+    shutil.copytree(toy_models, models, symlinks=True)
+    app = create_app({"TESTING": True, "TOPICS_MODEL_DIR": str(models), "TOPICS_RELOAD_INTERVAL": 0.0})
+    client = app.test_client()
+    client.get("/v1/model/candidate")  # starts following the candidate link
+    good = _version(client)
+    bad = _publish_copy(models, _tamper)
+    candidate = train_into(models, [toy_corpus], candidate=True)
+    _tamper(candidate)
+    assert _version(client) == good
+    status = client.get("/v1/model").get_json()["status"]["last_reload_error"]
+    assert status["path"] == bad and "model.joblib" in status["error"]
+    problem = client.get("/v1/model/candidate")
+    assert problem.status_code == 404 and candidate.name in problem.get_json()["detail"]
+    shutil.rmtree(models / good)  # nothing loadable is left for a fresh process
+    fresh = create_app({"TESTING": True, "TOPICS_MODEL_DIR": str(models)}).test_client()
+    ready = fresh.get("/readyz")
+    assert ready.status_code == 503 and "model.joblib" in ready.get_json()["detail"]
+    for body in (client.get("/v1/model").get_data(as_text=True), problem.get_data(as_text=True),
+                 ready.get_data(as_text=True)):
+        assert str(tmp_path) not in body and "srv" not in body
 
 
 def test_service_starts_unready_and_becomes_ready_when_a_bundle_appears(tmp_path, toy_corpus, caplog):
