@@ -232,6 +232,25 @@ def test_the_command_line_reads_the_figures_from_a_running_service(models_dir, t
         server.server_close()
     assert [json.loads(line)["action"] for line in (models_dir / "audit.jsonl").read_text().splitlines()] == [
         "refuse", "promote"]
+    with pytest.raises(OSError, match="could not be asked"):  # the server is gone
+        promote.shadow_figures(url, timeout=2)
+    assert promote.main([*args, "--min-shadow-samples", "1", "--shadow-from", url]) == 2
+
+
+def test_the_command_line_says_when_the_service_refuses_its_key(models_dir, tmp_path):
+    app = _app(models_dir, 1.0, TOPICS_API_KEYS=f"{hash_key('boss')}:admin:ops")
+    server = make_server("127.0.0.1", 0, app)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        with pytest.raises(OSError, match="answered 401"):
+            promote.shadow_figures(url, key="not-the-key")
+        assert promote.shadow_figures(url, key="boss") is None  # the right key: no candidate yet
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
 
 
 def test_figures_add_up_over_gunicorn_workers(start_server, models_dir, toy_corpus):

@@ -16,10 +16,10 @@ import argparse
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Sequence
+
+import httpx
 
 from runtime import bundle, gate
 from runtime.bundle import BundleError, signing_key_from_environment
@@ -35,17 +35,20 @@ def shadow_figures(url: str, key: str | None = None, timeout: float = 10.0) -> d
     headers = {"Accept": "application/json"}
     if key:
         headers["Authorization"] = f"Bearer {key}"
-    request = urllib.request.Request(url.rstrip("/") + "/v1/model/candidate", headers=headers)
+    where = url.rstrip("/") + "/v1/model/candidate"
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = json.load(response)
+        response = httpx.get(where, headers=headers, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise OSError(f"{where}: the service could not be asked ({exc})") from None
+    if response.status_code == 404:
+        return None
+    if response.is_error:
+        raise OSError(f"{where} answered {response.status_code} {response.reason_phrase}")
+    try:
+        body = response.json()
         return {"version": body["version"], **body["shadow"]}
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            return None
-        raise OSError(f"{url}: GET /v1/model/candidate answered {exc.code} {exc.reason}") from None
     except (ValueError, KeyError, TypeError) as exc:
-        raise OSError(f"{url}: GET /v1/model/candidate did not describe a candidate ({exc!r})") from None
+        raise OSError(f"{where} did not describe a candidate ({exc!r})") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
