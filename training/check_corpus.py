@@ -67,14 +67,23 @@ class CorpusStats:
         return "\n".join(lines)
 
 
-def near_duplicates(docs: Sequence[Document], threshold: float = NEAR_DUPLICATE) -> list[tuple[str, str, float]]:
-    """Return (id, id, cosine) for every pair of documents at or above ``threshold``."""
+def near_duplicates(docs: Sequence[Document], threshold: float = NEAR_DUPLICATE,
+                    block: int = 1000) -> list[tuple[str, str, float]]:
+    """Return (id, id, cosine) for every pair of documents at or above ``threshold``.
+
+    The similarities are computed a block of rows at a time and filtered with numpy, so memory stays
+    bounded by ``block`` rows however large the corpus (most pairs share some common word, so the full
+    matrix would hold nearly every pair).
+    """
     texts = [f"{d.title}\n{d.text}" for d in docs]
-    X = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2)).fit_transform(texts)
-    similarity = (X @ X.T).tocoo()
+    X = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2)).fit_transform(texts).tocsr()
+    XT = X.T.tocsc()
     pairs = []
-    for i, j, value in zip(similarity.row, similarity.col, similarity.data):
-        if i < j and value >= threshold:
+    for start in range(0, X.shape[0], block):
+        similarity = (X[start:start + block] @ XT).tocoo()
+        rows = similarity.row + start
+        keep = (similarity.data >= threshold) & (rows < similarity.col)
+        for i, j, value in zip(rows[keep], similarity.col[keep], similarity.data[keep]):
             pairs.append((docs[i].id, docs[j].id, round(float(value), 3)))
     return sorted(pairs, key=lambda p: -p[2])
 
