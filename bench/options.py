@@ -32,6 +32,7 @@ CANDIDATES = [
     ("`--title-weight 1`", Hyperparameters(title_weight=1)),
     ("`--title-weight 3`", Hyperparameters(title_weight=3)),
     ("`--class-weight none`", Hyperparameters(class_weight=None)),
+    ("`--no-scope-gate` (no model of none of these)", Hyperparameters(scope_gate=False)),
     ("`--ngram-max 2` (word 1-2-grams)", Hyperparameters(ngram_max=2)),
     ("`--char-ngrams` (words and character n-grams)", Hyperparameters(char_ngrams=True)),
 ]

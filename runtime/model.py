@@ -207,6 +207,8 @@ class TopicModel:
         features, clf = self.pipeline[:-1], self.pipeline[-1]
         row = features.transform([doc]).tocsr()
         estimator = clf.estimators_[index] if hasattr(clf, "estimators_") else clf
+        if not hasattr(estimator, "coef_"):  # the label never varied in training: no term moves it
+            return []
         coef = estimator.coef_.toarray() if scipy.sparse.issparse(estimator.coef_) else np.asarray(estimator.coef_)
         if coef.shape[0] > 1:
             coef = coef[index]

@@ -61,7 +61,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import murmurhash3_32
 
 from runtime import scorer_c
-from runtime.estimators import IncrementalOneVsRest
+from runtime.estimators import IncrementalOneVsRest, ScopeGatedOneVsRest, scope_gated
 
 
 # scikit-learn's default token pattern: tokens are the maximal runs of 2+ word characters.
@@ -94,12 +94,13 @@ def _check_vectorizer(vect) -> None:
 
 def _linear_parts(clf) -> tuple[np.ndarray, np.ndarray, str]:
     """Return (coef as labels x terms, intercepts, link) of a supported classifier."""
-    if isinstance(clf, OneVsRestClassifier):
+    if isinstance(clf, (OneVsRestClassifier, ScopeGatedOneVsRest)):
         if not all(hasattr(est, "coef_") for est in clf.estimators_):
             raise Unsupported("a one-vs-rest label was constant during training")
         coef = np.vstack([est.coef_ for est in clf.estimators_])
         intercept = np.concatenate([est.intercept_ for est in clf.estimators_])
-        return coef, intercept, "sigmoid"
+        # The gate's row comes last; the link turns it into a factor on every label (runtime/estimators.py).
+        return coef, intercept, "scope-gated-sigmoid" if getattr(clf, "gated_", False) else "sigmoid"
     if isinstance(clf, LogisticRegression):
         if clf.coef_.shape[0] == 1:
             # Binary problem: sklearn stores one row for the positive class.
@@ -230,6 +231,8 @@ def _probabilities(z: np.ndarray, link: str) -> np.ndarray:
     """Turn decision values into the classifier's probabilities."""
     if link == "sigmoid":  # one-vs-rest: one independent probability per label
         return expit(z)  # 1 / (1 + exp(-z)) in one call
+    if link == "scope-gated-sigmoid":  # one-vs-rest scaled by the none-of-these gate (the last column)
+        return scope_gated(z)
     if link == "normalized-sigmoid":  # SGDClassifier's multi-class probabilities (one-vs-rest, normalized)
         p = expit(z)
         return p / p.sum(axis=1, keepdims=True)

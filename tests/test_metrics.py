@@ -28,7 +28,7 @@ def _sample(text: str, name: str, **labels) -> float:
 def test_metrics_count_requests_articles_and_topics(client):
     before = client.get("/metrics").get_data(as_text=True)
     client.post("/v1/classify", json={"text": "striker goal penalty"})
-    client.post("/v1/classify/batch", json={"articles": [{"text": "shares bond yields"}, {"text": "zzz"}]})
+    client.post("/v1/classify/batch", json={"articles": [{"text": "shares bond yields"}, {"text": "officials said on monday"}]})
     client.post("/v1/classify", json={"text": ""})
     text = client.get("/metrics").get_data(as_text=True)
 

@@ -14,11 +14,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from tests.conftest import ROOT, SHARED, train_into, write_jsonl
-from training.corpus import compose_text, read_corpus
+from training.corpus import compose_text, label_matrix, read_corpus
 from runtime.scorer import _ASCII_WORDS, DEFAULT_TOKEN_PATTERN, LinearScorer, Unsupported, _KeyTable
 from runtime.model import TopicModel
 from training.pipeline import TOKEN_PATTERN, Hyperparameters, build_pipeline
 
+LABELS = ["diplomacy", "economy", "energy", "environment", "health", "human-rights", "politics", "security",
+          "technology", "trade"]
 EDGE_CASES = ["", "a", "   ", "!!! ???", "x" * 5000, "Ünïcödé ÉLECTION à Paris 北京 déjà-vu", "the the the the",
               "tariffs tariffs tariffs " * 300, "NORTH KOREA missile test\n\ntariffs on steel\tand\rwine"]
 
@@ -45,10 +47,20 @@ def _assert_same(model: TopicModel, texts):
 
 def test_multilabel_seed_model(seed_models):
     model = TopicModel.load(seed_models / "current")
-    assert model.scorer is not None and model.scorer.link == "sigmoid"
+    assert model.scorer is not None and model.scorer.link == "scope-gated-sigmoid"
     texts = _texts()
     assert len(texts) >= 1700
     _assert_same(model, texts)
+
+
+def test_multilabel_model_without_the_scope_gate():
+    docs = read_corpus([ROOT / "seeds"]).documents[::4]
+    pipeline = build_pipeline(Hyperparameters(scope_gate=False), multilabel=True)
+    pipeline.fit([compose_text(d.title, d.text, 2) for d in docs], label_matrix(docs, LABELS))
+    fast = LinearScorer(pipeline)
+    assert fast.link == "sigmoid"
+    texts = _texts()[:500] + EDGE_CASES
+    np.testing.assert_allclose(fast.predict_proba(texts), pipeline.predict_proba(texts), rtol=1e-9, atol=1e-12)
 
 
 def test_multiclass_model():

@@ -118,6 +118,16 @@ def test_cli_trains_and_publishes(tmp_path, toy_corpus, capsys):
     assert (tmp_path / "m" / "current" / "manifest.json").is_file()
 
 
+def test_cli_can_leave_out_the_scope_gate(tmp_path, toy_corpus):
+    for flags, gated in (([], True), (["--no-scope-gate"], False)):
+        out = tmp_path / ("m-" + str(gated))
+        assert main(["--data", str(toy_corpus), "--out", str(out), "--folds", "3", "--min-df", "1", "--quiet",
+                     *flags]) == 0
+        manifest = json.loads((out / "current" / "manifest.json").read_text())
+        assert manifest["hyperparameters"]["scope_gate"] is gated
+        assert ("scope_gate" in manifest.get("hyperparameters_why", {})) is gated
+
+
 def test_cli_quiet_prints_nothing(tmp_path, toy_corpus, capsys):
     assert main(["--data", str(toy_corpus), "--out", str(tmp_path / "m"), "--folds", "3", "--quiet"]) == 0
     assert capsys.readouterr().err == ""
@@ -187,3 +197,26 @@ def test_why_defaults_leaves_out_the_options_a_user_changed():
     assert "C" not in why_defaults(Hyperparameters(C=2.0).resolved(True), True)
     assert "C" in why_defaults(Hyperparameters().resolved(True), True)
     assert "ngram_max" not in why_defaults(Hyperparameters().resolved(False), False)  # single-label defaults differ
+
+
+def test_the_scope_gate_learns_none_of_these_from_unlabeled_documents(tmp_path):
+    """The gate: a model of the unlabeled documents scales every label; constant targets get constant models."""
+    from runtime.estimators import ScopeGatedOneVsRest
+    from training.pipeline import Hyperparameters, build_pipeline
+
+    texts = [f"tariffs on steel imports round {i}" for i in range(20)] + \
+            [f"striker scores in the cup final {i}" for i in range(20)] + \
+            [f"ministers meet for summit talks {i}" for i in range(20)]
+    Y = np.array([[1, 0]] * 20 + [[0, 0]] * 20 + [[0, 1]] * 20)
+    gated = build_pipeline(Hyperparameters(min_df=1), multilabel=True).fit(texts, Y)
+    plain = build_pipeline(Hyperparameters(min_df=1, scope_gate=False), multilabel=True).fit(texts, Y)
+    assert isinstance(gated[-1], ScopeGatedOneVsRest) and gated[-1].gated_ and len(gated[-1].estimators_) == 3
+    sport = ["striker scores a late winner in the cup final"]
+    assert gated.predict_proba(sport).max() < plain.predict_proba(sport).max()
+    trade = ["new tariffs on steel imports"]
+    assert gated.predict_proba(trade)[0, 0] > 0.5
+    # No unlabeled documents: no gate, the plain per-label probabilities; a label never seen: probability 0.
+    Y2 = np.array([[1, 0]] * 30 + [[1, 0]] * 30)
+    ungated = build_pipeline(Hyperparameters(min_df=1), multilabel=True).fit(texts, Y2)
+    assert not ungated[-1].gated_ and len(ungated[-1].estimators_) == 2
+    np.testing.assert_array_equal(ungated.predict_proba(trade), [[1.0, 0.0]])

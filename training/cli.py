@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     model.add_argument("--class-weight", choices=["balanced", "none"], default=defaults.class_weight,
                        help="'balanced' reweights rare labels up")
     model.add_argument("--no-sublinear-tf", action="store_true", help="use raw term counts")
+    model.add_argument("--no-scope-gate", action="store_true",
+                       help="multi-label: no model of 'none of these' scaling the labels' probabilities")
     model.add_argument("--search", action="store_true", help=f"cross-validate the grid {SEARCH_GRID} first")
     stream_defaults = StreamingOptions()
     streaming = p.add_argument_group("streaming (corpora larger than memory; see training/streaming.py)")
@@ -100,7 +102,7 @@ def options_from_args(argv: Sequence[str] | None = None) -> TrainOptions:
                                max_features=args.max_features, title_weight=args.title_weight,
                                char_ngrams=args.char_ngrams,
                                class_weight=None if args.class_weight == "none" else args.class_weight,
-                               sublinear_tf=not args.no_sublinear_tf),
+                               sublinear_tf=not args.no_sublinear_tf, scope_gate=not args.no_scope_gate),
     )
 
 

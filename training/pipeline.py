@@ -10,6 +10,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from runtime.estimators import ScopeGatedOneVsRest
+
 # The vectorizer's default token pattern, written out because the fast
 # prediction path (runtime/scorer.py) must tokenize exactly the same way.
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"
@@ -42,6 +44,9 @@ WHY_DEFAULTS = {
                    "against 0.691) but are scored by the scikit-learn pipeline, about 200 times slower per "
                    "article than the compiled scorer, which covers single words only.",
     "class_weight": "balanced: seeds cross-validation micro-F1 0.80 against 0.71 without; equal on real news.",
+    "scope_gate": "on: a model of 'none of these' trained on the unlabeled documents scales every label's "
+                  "probability; on the real-news dev half it leaves far more out-of-scope items without a topic "
+                  "at the same micro-F1 (BENCHMARKS.md, options compared on the dev half).",
 }
 
 
@@ -63,6 +68,7 @@ class Hyperparameters:
     title_weight: int = 2
     char_ngrams: bool = False
     class_weight: str | None = "balanced"
+    scope_gate: bool = True
 
     def to_dict(self) -> dict:
         """Return the options as a plain dict."""
@@ -99,7 +105,8 @@ def why_defaults(params: Hyperparameters, multilabel: bool) -> dict[str, str]:
     """The reasons (WHY_DEFAULTS) for the options of ``params`` that are at this kind of corpus's default."""
     default = Hyperparameters().resolved(multilabel)
     return {name: WHY_DEFAULTS[name] for name in WHY_DEFAULTS
-            if getattr(params, name) == getattr(default, name) and (multilabel or name not in KIND_DEFAULTS[True])}
+            if getattr(params, name) == getattr(default, name)
+            and (multilabel or name not in {*KIND_DEFAULTS[True], "scope_gate"})}
 
 
 def _word_vectorizer(params: Hyperparameters, min_df: int) -> TfidfVectorizer:
@@ -119,8 +126,9 @@ def build_pipeline(params: Hyperparameters, multilabel: bool, n_documents: int |
     """Return an unfitted ``Pipeline([("vect", ...), ("clf", ...)])``.
 
     Multi-label corpora get one logistic regression per label (independent
-    probabilities); single-label corpora get one multinomial model whose
-    probabilities sum to one.
+    probabilities), scaled by a model of "none of these" unless
+    ``scope_gate`` is off (runtime/estimators.py); single-label corpora get
+    one multinomial model whose probabilities sum to one.
     """
     params.validate()
     params = params.resolved(multilabel)
@@ -135,7 +143,9 @@ def build_pipeline(params: Hyperparameters, multilabel: bool, n_documents: int |
         vect = FeatureUnion([("words", words), ("chars", chars)])
     else:
         vect = words
-    if multilabel:
+    if multilabel and params.scope_gate:
+        clf = ScopeGatedOneVsRest(C=params.C, class_weight=params.class_weight, random_state=RANDOM_STATE)
+    elif multilabel:
         clf = OneVsRestClassifier(
             LogisticRegression(
                 C=params.C, solver="liblinear", class_weight=params.class_weight,
