@@ -84,7 +84,8 @@ class ScopeGatedOneVsRest(ClassifierMixin, BaseEstimator):
     The labels' models take ``class_weight``; the gate is never reweighted,
     so that it stays calibrated to how often the corpus is about none of the
     topics. On the real-news dev half a balanced gate removed more topics
-    than it should (micro-F1 0.722 against 0.735 unweighted, BENCHMARKS.md).
+    than it should (micro-F1 0.722 against 0.735 unweighted, a one-off
+    comparison on the corpus of 2026-12-05, not kept in BENCHMARKS.md).
     A label (or the gate) constant in the training data gets a constant
     model, as in scikit-learn's one-vs-rest; a corpus without unlabeled
     documents gets no gate, and the probabilities are the plain one-vs-rest
@@ -124,7 +125,13 @@ def _fit_binary(X, y: np.ndarray, C: float, class_weight, random_state: int):
 
 
 class _Constant:
-    """The model of a target that never varied in training: probability 0 or 1 whatever the input."""
+    """The model of a target that never varied in training: probability 0 or 1 whatever the input.
+
+    scikit-learn's own (``sklearn.multiclass._ConstantPredictor``) is private
+    and may move between releases, and its decision value is the constant
+    0 or 1 itself. ``scope_gated`` needs a decision value whose sigmoid is
+    exactly 0 or 1, so this one answers -inf or +inf.
+    """
 
     def __init__(self, value: float):
         self.value = value
