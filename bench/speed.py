@@ -14,7 +14,7 @@ trained on the same seed documents. Everything runs on one core (BLAS limited to
 "Floor" is Python's own ``lower()`` plus the same token regex, with no
 counting and no model: the cost no Python tokenizer can avoid. Where the
 compiled scorer is built (``make scorer``), the service's articles of
-single-word models, single and batched, go through it (any UTF-8 text; the
+word and word-pair models, single and batched, go through it (any UTF-8 text; the
 rare article it hands back is counted), and "Python only" is the same fast
 path without it.
 

@@ -2,15 +2,16 @@
  *
  * For UTF-8 text: lowercase each character as Python's str.lower() does, find the runs of two or more
  * word characters (what scikit-learn's default token pattern, (?u)\b\w\w+\b, finds after lowercasing),
- * look each run up in a table of the vocabulary, count the distinct terms found, and return for every
- * label
+ * look each run up in a table of the vocabulary, and, for a model of words and word pairs, each pair of
+ * neighbouring runs joined by one space (what scikit-learn's ngram_range=(1, 2) forms), count the distinct
+ * terms found, and return for every label
  *
  *     sum over terms of tf(count) * weight[term][label] / norm,   norm = sqrt(sum of (tf * idf[term])^2)
  *
  * with tf = 1 + log(count) (sublinear) or count, weight = idf x coefficient (runtime/scorer.py's
  * rows). Terms outside the vocabulary add nothing to either sum, as in the Python path.
  *
- * It also counts the article's tokens and those the vocabulary knows (tokens[0], tokens[1]): the service
+ * It also counts the article's tokens (single words) and those the vocabulary knows (tokens[0], tokens[1]): the service
  * takes a text whose words the model mostly knows to be in the model's language without running the
  * language detector, which costs ten times the scoring (runtime/language.py).
  *
@@ -32,7 +33,7 @@
 #include <string.h>
 
 /* The calling convention below; runtime/scorer_c.py refuses a library built from another one. */
-int64_t scorer_abi(void) { return 2; }
+int64_t scorer_abi(void) { return 3; }
 
 /* 16 bytes, so four slots share a cache line: a lookup touches one slot line and the term's bytes. */
 typedef struct {
@@ -51,6 +52,7 @@ typedef struct {
     int64_t labels;
     int64_t size; /* number of terms */
     int sublinear;
+    int bigrams; /* the model's terms are words and pairs of neighbouring words */
 } vocabulary_t;
 
 static uint64_t fnv1a(const unsigned char *s, int64_t n) {
@@ -73,7 +75,7 @@ void vocabulary_free(void *handle) {
 /* terms: the n terms' UTF-8 bytes one after another, term i at offsets[i]..offsets[i + 1];
  * columns[i]: its column. Returns NULL when memory runs out. */
 void *vocabulary_new(const unsigned char *terms, const int64_t *offsets, const int64_t *columns, int64_t n,
-                     const double *weights, const double *idf, int64_t labels, int sublinear) {
+                     const double *weights, const double *idf, int64_t labels, int sublinear, int bigrams) {
     if (n >= INT32_MAX || offsets[n] >= (int64_t)UINT32_MAX) return NULL; /* slots hold 32-bit fields */
     uint64_t capacity = 16;
     while (capacity < (uint64_t)n * 2) capacity <<= 1;
@@ -93,6 +95,7 @@ void *vocabulary_new(const unsigned char *terms, const int64_t *offsets, const i
     v->labels = labels;
     v->size = n;
     v->sublinear = sublinear;
+    v->bigrams = bigrams;
     for (int64_t i = 0; i < n; i++) {
         if (columns[i] < 0 || columns[i] >= INT32_MAX) { /* -1 marks an empty slot; columns are 32-bit */
             vocabulary_free(v);
@@ -181,8 +184,21 @@ typedef struct {
 } term_count_t;
 
 /* Articles up to this many bytes (most headlines and standfirsts) are counted in tables on the stack, about
- * 23 KB of it; longer ones allocate. */
+ * 23 KB of it; longer ones allocate. A model of word pairs counts up to twice the terms per byte, so it
+ * keeps articles up to half as long on the stack. */
 #define STACK_BYTES 2048
+
+/* Count one more occurrence of a term; returns the number of distinct terms so far. */
+static int64_t count_term(term_count_t *table, uint32_t *order, uint64_t capacity, int64_t distinct, int64_t column) {
+    uint64_t j = (((uint64_t)column * 0x9E3779B97F4A7C15ULL) >> 17) & (capacity - 1);
+    while (table[j].column != -1 && table[j].column != column) j = (j + 1) & (capacity - 1);
+    if (table[j].column == -1) {
+        table[j] = (term_count_t){(int32_t)column, 0};
+        order[distinct++] = (uint32_t)j;
+    }
+    table[j].count++;
+    return distinct;
+}
 
 /* Writes the labels' normalized sums to out; returns the number of distinct vocabulary terms found,
  * -1 when memory runs out, -2 when the text holds a character Python lowercases by context or into
@@ -192,16 +208,20 @@ int64_t vocabulary_score(const void *handle, const unsigned char *text, int64_t 
     if (char_flags == NULL || char_lower == NULL) return -3;
     if (n > INT32_MAX) return -2; /* counts and slot numbers below are 32-bit */
     /* A token of two or more characters and the character after it take at least three bytes, so at
-     * most n / 3 + 1 tokens fit in n bytes, and no more distinct terms than the vocabulary has: the
-     * count table holds at least twice the smaller number. A lowercased token takes at most twice its
-     * bytes (a two-byte character can lowercase to a three-byte one). */
-    uint64_t most = (uint64_t)(n / 3 + 1) < (uint64_t)v->size ? (uint64_t)(n / 3 + 1) : (uint64_t)v->size;
+     * most n / 3 + 1 tokens fit in n bytes (and one pair fewer than tokens), and no more distinct terms
+     * than the vocabulary has: the count table holds at least twice the smaller number. A lowercased
+     * token takes at most twice its bytes (a two-byte character can lowercase to a three-byte one), so
+     * a pair of two tokens and the space between them fits in 2 n + 1 bytes. */
+    uint64_t terms = (uint64_t)(n / 3 + 1) * (v->bigrams ? 2 : 1) - (v->bigrams ? 1 : 0);
+    uint64_t most = terms < (uint64_t)v->size ? terms : (uint64_t)v->size;
     uint64_t capacity = 16;
     while (capacity < most * 2) capacity <<= 1;
     unsigned char token_stack[STACK_BYTES * 2 + 4];
     term_count_t table_stack[STACK_BYTES];
     uint32_t order_stack[STACK_BYTES / 3 + 1];
-    int small = n <= STACK_BYTES; /* then capacity <= STACK_BYTES and most <= STACK_BYTES / 3 + 1 */
+    /* Then capacity <= STACK_BYTES and most <= STACK_BYTES / 3 + 1, for single words (n <= 2048: 683
+     * tokens) and for pairs (n <= 1024: 342 tokens and 341 pairs). */
+    int small = n <= (v->bigrams ? STACK_BYTES / 2 : STACK_BYTES);
     unsigned char *token = small ? token_stack : malloc((size_t)n * 2 + 4);
     term_count_t *table = small ? table_stack : malloc(capacity * sizeof(term_count_t));
     uint32_t *order = small ? order_stack : malloc((most + 1) * sizeof(uint32_t)); /* filled slots, first seen first */
@@ -215,7 +235,9 @@ int64_t vocabulary_score(const void *handle, const unsigned char *text, int64_t 
     }
     memset(table, 0xff, capacity * sizeof(term_count_t)); /* every column -1 */
 
-    int64_t distinct = 0, length = 0, chars = 0, seen = 0, known = 0;
+    /* The current token is written at token + start: at 0, or for pairs after the previous token and a
+     * space, so that token[0 .. start + length) is the pair. */
+    int64_t distinct = 0, length = 0, chars = 0, seen = 0, known = 0, start = 0;
     for (int64_t i = 0; i <= n;) {
         int word = 0;
         int32_t cp = 0;
@@ -231,22 +253,23 @@ int64_t vocabulary_score(const void *handle, const unsigned char *text, int64_t 
             i++; /* past the end: close the last token */
         }
         if (word) {
-            length += encode(cp < CHARMAP_SIZE ? char_lower[cp] : cp, token + length);
+            length += encode(cp < CHARMAP_SIZE ? char_lower[cp] : cp, token + start + length);
             chars++;
             continue;
         }
         if (chars >= 2) {
-            int64_t column = column_of(v, token, length);
+            int64_t column = column_of(v, token + start, length);
             seen++;
             if (column >= 0) {
                 known++;
-                uint64_t j = (((uint64_t)column * 0x9E3779B97F4A7C15ULL) >> 17) & (capacity - 1);
-                while (table[j].column != -1 && table[j].column != column) j = (j + 1) & (capacity - 1);
-                if (table[j].column == -1) {
-                    table[j] = (term_count_t){(int32_t)column, 0};
-                    order[distinct++] = (uint32_t)j;
-                }
-                table[j].count++;
+                distinct = count_term(table, order, capacity, distinct, column);
+            }
+            if (start > 0 && (column = column_of(v, token, start + length)) >= 0)
+                distinct = count_term(table, order, capacity, distinct, column);
+            if (v->bigrams) { /* this token becomes the first of the next pair */
+                memmove(token, token + start, (size_t)length);
+                token[length] = ' ';
+                start = length + 1;
             }
         }
         length = chars = 0;

@@ -105,7 +105,7 @@ class TopicModel:
         """Return :meth:`predict_proba`'s probabilities and each article's share of known words.
 
         The share is what :meth:`unknown_share` complements, given free by the word scorer's
-        single-word paths and NaN elsewhere; the service and the offline batch read it to skip
+        word and word-pair paths and NaN elsewhere; the service and the offline batch read it to skip
         language detection for articles the model plainly reads (runtime/language.py).
         """
         docs = self.compose(texts, titles)

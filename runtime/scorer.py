@@ -34,7 +34,8 @@ one-vs-rest models, a softmax for multinomial ones. ``tests/test_scorer.py``
 checks the result against ``pipeline.predict_proba`` on thousands of documents.
 
 Where ``make`` could build it, :mod:`runtime.scorer_c` does the whole
-single-article path in C for single-word models, any UTF-8 text; this module
+single-article path in C for models of words (and of words and word pairs),
+any UTF-8 text; this module
 stays the reference for it and the fallback everywhere else.
 
 Bundles of the streaming trainer (hashed features, an SGD learner) get
@@ -283,13 +284,15 @@ class LinearScorer(_Words):
         self._gram_tables = {n: _KeyTable(keys, columns) for n, (keys, columns) in tables.items()
                              if max(2, self._min_n) <= n <= self._max_n}
         # One article goes through the compiled scorer where it is built and the model is one it
-        # reproduces: single words, the default pattern, lowercased (runtime/scorer_c.py). The few
-        # it hands back (characters Python lowercases by context) are counted in `fallbacks`.
+        # reproduces: words, or words and word pairs, the default pattern, lowercased
+        # (runtime/scorer_c.py). The few it hands back (characters Python lowercases by context) are
+        # counted in `fallbacks`.
         self._compiled: scorer_c.CompiledScorer | None = None
         self.compiled_articles = 0
         self.fallbacks = 0
-        if scorer_c.enabled() and self._split_ascii and self._lowercase and self._min_n == self._max_n == 1:
-            self._compiled = scorer_c.CompiledScorer(self.vocabulary, self._weights, self._idf, self._sublinear)
+        if scorer_c.enabled() and self._split_ascii and self._lowercase and self._min_n == 1 and self._max_n <= 2:
+            self._compiled = scorer_c.CompiledScorer(self.vocabulary, self._weights, self._idf, self._sublinear,
+                                                     bigrams=self._max_n == 2)
 
     # -- features ---------------------------------------------------------
     def _counts(self, text: str) -> tuple[np.ndarray, np.ndarray]:
@@ -346,12 +349,14 @@ class LinearScorer(_Words):
         return z, np.full(len(texts), math.nan)
 
     def _coverage(self, counts: Counter, columns: np.ndarray) -> float:
-        """The share of single-word tokens in the vocabulary (NaN for n-gram models or no tokens)."""
-        if self._max_n != 1 or not counts:
+        """The share of single-word tokens in the vocabulary (NaN without single words or tokens)."""
+        if self._min_n != 1 or not counts:
             return math.nan
         total = known = 0
         for (term, count), column in zip(counts.items(), columns):
             if self._split_ascii and len(term) < 2:  # the fast split's one-character words are no tokens
+                continue
+            if self._max_n > 1 and " " in term:  # an n-gram: tokens never hold a space
                 continue
             total += count
             known += count if column != self._unknown else 0

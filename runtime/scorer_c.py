@@ -4,8 +4,9 @@ The Python fast path (``runtime/scorer.py``) spends most of a single
 article's time in per-token work: splitting, counting, dictionary lookups,
 then a dozen small numpy calls. The C library does all of it in one pass
 (about a quarter of the time; BENCHMARKS.md), for the case the service meets
-most: one article of any UTF-8 text, a model of single words with the
-default token pattern and lowercasing. What a word character is and what
+most: one article of any UTF-8 text, a model of single words, or of words
+and pairs of neighbouring words, with the default token pattern and
+lowercasing. What a word character is and what
 each character lowercases to come from Python itself (:func:`charmap`), so
 the tokens are exactly the pipeline's; an article holding one of the few
 characters Python lowercases by context or into several, or a lone
@@ -33,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 LIBRARY = Path(__file__).with_name("_scorer.so")
-ABI = 2  # scorer_abi() of the _scorer.c this module calls
+ABI = 3  # scorer_abi() of the _scorer.c this module calls
 log = logging.getLogger(__name__)
 # The character table covers the code points below this (the C file's CHARMAP_SIZE); above it no
 # character is a word character or has a case (checked by tests/test_scorer_c.py).
@@ -86,7 +87,7 @@ def library() -> ctypes.CDLL | None:
         return None
     lib.vocabulary_new.restype = ctypes.c_void_p
     lib.vocabulary_new.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
-                                   ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int]
+                                   ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_int]
     lib.vocabulary_score.restype = ctypes.c_int64
     lib.vocabulary_score.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_double),
                                      ctypes.POINTER(ctypes.c_int64)]
@@ -108,14 +109,17 @@ class CompiledScorer:
     """The labels' normalized tf-idf sums of one article, from a vocabulary and its weight rows.
 
     ``weights`` is (columns + 1) x labels and ``idf`` has columns + 1 entries, as in LinearScorer;
-    the scorer keeps both alive, since the library reads them in place.
+    the scorer keeps both alive, since the library reads them in place. With ``bigrams`` the
+    vocabulary's terms are words and pairs of neighbouring words joined by a space
+    (``ngram_range=(1, 2)``).
     """
 
-    def __init__(self, vocabulary: dict[str, int], weights: np.ndarray, idf: np.ndarray, sublinear: bool):
+    def __init__(self, vocabulary: dict[str, int], weights: np.ndarray, idf: np.ndarray, sublinear: bool,
+                 bigrams: bool = False):
         lib = library()
         if lib is None:
             raise RuntimeError(f"{LIBRARY.name} is not built; run `make`")
-        self._args = (vocabulary, weights, idf, sublinear)  # to rebuild it in another process
+        self._args = (vocabulary, weights, idf, sublinear, bigrams)  # to rebuild it in another process
         self._weights = np.ascontiguousarray(weights, dtype=np.float64)
         self._idf = np.ascontiguousarray(idf, dtype=np.float64)
         self.labels = self._weights.shape[1]
@@ -125,7 +129,7 @@ class CompiledScorer:
         columns = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))
         self._handle = lib.vocabulary_new(b"".join(encoded), offsets.ctypes.data, columns.ctypes.data, len(encoded),
                                           self._weights.ctypes.data, self._idf.ctypes.data, self.labels,
-                                          int(sublinear))
+                                          int(sublinear), int(bigrams))
         if not self._handle:
             raise MemoryError("the compiled scorer could not build its vocabulary table: out of memory, or a "
                               "vocabulary beyond its 32-bit columns and offsets")
@@ -140,8 +144,8 @@ class CompiledScorer:
         return CompiledScorer, self._args
 
     def scores(self, text: str) -> tuple[np.ndarray, float] | None:
-        """The labels' sums (before intercepts) for ``text`` and the share of its tokens the vocabulary
-        knows (NaN for a text without tokens); None when it must be scored in Python."""
+        """The labels' sums (before intercepts) for ``text`` and the share of its tokens (single words)
+        the vocabulary knows (NaN for a text without tokens); None when it must be scored in Python."""
         try:
             raw = text.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate

@@ -71,6 +71,65 @@ def test_the_densest_articles_fit_the_count_table():
     assert len(" ".join(terms[:683]).encode()) == 2048
 
 
+def _with_pairs(words: list[str]) -> list[str]:
+    """A text's terms under ngram_range=(1, 2): its words, then each word joined to the next by a space."""
+    return words + [f"{a} {b}" for a, b in zip(words, words[1:])]
+
+
+def test_the_densest_articles_fit_the_count_table_with_word_pairs():
+    # As above for a model of words and word pairs: a pair is one more term per word, so articles up to
+    # half the bytes (1,024: 342 words and 341 pairs) are counted on the stack. Around that size and
+    # well over it, with every pair of the text in the vocabulary, and with pairs repeated.
+    import itertools
+    import string
+
+    alphabet = string.ascii_lowercase + string.digits + "_"
+    terms = ["".join(pair) for pair in itertools.product(alphabet, repeat=2)]
+    rng = np.random.default_rng(1)
+    for count, again in itertools.product((341, 342, 343, 1369), (0, 50)):
+        words = [terms[i] for i in rng.permutation(len(terms))[:count]]
+        words += words[:again]
+        vocabulary = {term: i for i, term in enumerate(dict.fromkeys(terms + _with_pairs(words)))}
+        weights, idf = rng.normal(size=(len(vocabulary) + 1, 3)), rng.uniform(1, 5, size=len(vocabulary) + 1)
+        scorer = scorer_c.CompiledScorer(vocabulary, weights, idf, sublinear=True, bigrams=True)
+        for sep in (" ", ".", "\n"):
+            got, coverage = scorer.scores(sep.join(words))
+            columns, tf = np.unique([vocabulary[t] for t in _with_pairs(words)], return_counts=True)
+            tf = 1.0 + np.log(tf)
+            expected = tf @ weights[columns] / np.sqrt(np.sum((tf * idf[columns]) ** 2))
+            np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12, err_msg=f"{count} words")
+            assert coverage == 1.0
+    assert len(" ".join(terms[:342]).encode()) == 1025
+
+
+def test_word_pairs_are_scored_in_c_exactly_as_the_vectorizer_counts_them():
+    # A words-and-pairs vocabulary fitted on seed and BBC text, random coefficients: the compiled
+    # scorer's sums must be the vectorizer's tf-idf rows times them, for single-character words between
+    # pairs, one-word texts, Unicode and the hostile texts; its known-word share counts words only.
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = _texts()[::7] + HOSTILE[:12] + HOSTILE[13:] + ["new x york", "a", "trade talks", "Trade  TALKS!"]
+    vect = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2).fit(texts)
+    assert sum(" " in term for term in vect.vocabulary_) > 10_000
+    coef = np.random.default_rng(2).normal(size=(len(vect.idf_), 4))
+    idf = np.append(vect.idf_, 0.0)
+    scorer = scorer_c.CompiledScorer(vect.vocabulary_, np.vstack([coef * vect.idf_[:, None], np.zeros(4)]), idf,
+                                     sublinear=True, bigrams=True)
+    expected = np.asarray(vect.transform(texts) @ coef)
+    analyzer = vect.build_analyzer()
+    compiled = 0
+    for text, row in zip(texts, expected):
+        found = scorer.scores(text)
+        if found is None:
+            continue
+        compiled += 1
+        np.testing.assert_allclose(found[0], row, rtol=1e-9, atol=1e-12, err_msg=text[:60])
+        words = [term for term in analyzer(text) if " " not in term]
+        share = sum(word in vect.vocabulary_ for word in words) / len(words) if words else float("nan")
+        np.testing.assert_allclose(found[1], share, rtol=1e-12, err_msg=text[:60])
+    assert compiled >= len(texts) - 5
+
+
 def test_default_model_is_scored_in_c_and_agrees(seed_models):
     model = TopicModel.load(seed_models / "current")
     assert model.scorer._compiled is not None
@@ -145,9 +204,13 @@ def test_every_public_and_seed_document_is_scored_in_c_exactly_as_the_pipeline(s
     assert compiled + fallbacks == len(texts) and fallbacks <= 0.001 * len(texts)
 
 
-def test_not_used_for_ngrams_or_when_turned_off(tmp_path, toy_corpus, seed_models, monkeypatch):
-    bigrams = TopicModel.load(train_into(tmp_path, [toy_corpus], Hyperparameters(ngram_max=2, min_df=1)))
-    assert bigrams.scorer._compiled is None
+def test_used_for_word_pairs_not_longer_ngrams_nor_when_turned_off(tmp_path, toy_corpus, seed_models, monkeypatch):
+    pairs = TopicModel.load(train_into(tmp_path / "2", [toy_corpus], Hyperparameters(ngram_max=2, min_df=1)))
+    assert pairs.scorer._compiled is not None
+    _agree(pairs, EDGE_CASES + HOSTILE[:12] + ["trade talks in new x york", "TRADE talks"])
+    assert pairs.scorer.compiled_articles >= len(EDGE_CASES) + 12
+    triples = TopicModel.load(train_into(tmp_path / "3", [toy_corpus], Hyperparameters(ngram_max=3, min_df=1)))
+    assert triples.scorer._compiled is None
     monkeypatch.setenv("TOPICS_COMPILED", "0")
     model = TopicModel.load(seed_models / "current")
     assert model.scorer._compiled is None
@@ -225,8 +288,12 @@ terms = ["".join(p) for p in itertools.product(string.ascii_lowercase + string.d
 rng = np.random.default_rng(0)
 scorer = scorer_c.CompiledScorer({t: i for i, t in enumerate(terms)}, rng.normal(size=(len(terms) + 1, 3)),
                                  rng.uniform(1, 5, size=len(terms) + 1), sublinear=True)
-texts = HOSTILE + FALLBACK + [" ".join(terms[:n]) for n in (682, 683, 684, 1369)] + ["".join(terms)]
-print(sum(scorer.scores(text) is not None for text in texts), "of", len(texts), "scored in C")
+texts = HOSTILE + FALLBACK + [" ".join(terms[:n]) for n in (341, 342, 343, 682, 683, 684, 1369)] + ["".join(terms)]
+pairs = dict.fromkeys(terms + [a + " " + b for a, b in zip(terms, terms[1:])])
+paired = scorer_c.CompiledScorer({t: i for i, t in enumerate(pairs)}, rng.normal(size=(len(pairs) + 1, 3)),
+                                 rng.uniform(1, 5, size=len(pairs) + 1), sublinear=True, bigrams=True)
+print(sum(s.scores(text) is not None for text in texts for s in (scorer, paired)), "of", 2 * len(texts),
+      "scored in C")
 """
 
 
