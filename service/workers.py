@@ -24,7 +24,13 @@ adds what the gevent worker leaves open, as nginx does for its clients:
   of a connection reset;
 * **a turn for everyone**: after each request the worker lets its other
   connections run before reading the next request on this one, which a
-  client may have sent already.
+  client may have sent already;
+* **a prompt stop**: on SIGTERM, connections still waiting for a request's
+  headers after ``TOPICS_STOP_GRACE`` (1 s) are closed, as their deadline
+  would close them; idle kept-alive ones are most of them. gunicorn's worker
+  waits for every connection's greenlet to end, so one idle browser or
+  keep-alive client held a stopping worker for the whole header deadline.
+  Requests being read or answered still get the graceful timeout.
 
 It overrides ``timeout_ctx`` and ``handle_request`` of gunicorn's
 ``GeventWorker`` (gunicorn 27, pinned in requirements.txt);
@@ -42,6 +48,7 @@ HEADER_TIMEOUT = float(os.environ.get("TOPICS_HEADER_TIMEOUT", "5"))
 BODY_TIMEOUT = float(os.environ.get("TOPICS_BODY_TIMEOUT", "10"))
 LINGER_TIMEOUT = float(os.environ.get("TOPICS_LINGER_TIMEOUT", "30"))
 LINGER_BYTES = int(os.environ.get("TOPICS_LINGER_BYTES", str(64 * 1024 * 1024)))
+STOP_GRACE = float(os.environ.get("TOPICS_STOP_GRACE", "1"))
 _CHUNK = 65536
 
 
@@ -100,13 +107,52 @@ class DeadlineBody:
         return False
 
 
+class _HeaderWait:
+    """The wait for a request's line and headers: it ends silently at the header deadline, or when
+    the worker stops; while it lasts the worker knows this connection has no request being served."""
+
+    def __init__(self, waiting: dict):
+        self._waiting = waiting
+        self._timeout = gevent.Timeout(HEADER_TIMEOUT, False)
+
+    def __enter__(self):
+        self._waiting[gevent.getcurrent()] = self._timeout
+        return self._timeout.__enter__()
+
+    def __exit__(self, *exc):
+        self._waiting.pop(gevent.getcurrent(), None)
+        return self._timeout.__exit__(*exc)
+
+
 class TopicsWorker(GeventWorker):
-    """gunicorn's gevent worker with header and body deadlines and a lingering close."""
+    """gunicorn's gevent worker with header and body deadlines, a lingering close and a prompt stop."""
+
+    def init_process(self):
+        self._waiting: dict = {}  # greenlet -> the deadline of its wait for a request's headers
+        super().init_process()
 
     def timeout_ctx(self):
         # Wraps reading the request line and headers (and the wait for the next request on a kept-alive
-        # connection); gevent.Timeout(..., False) ends that read silently, and the connection closes.
-        return gevent.Timeout(HEADER_TIMEOUT, False)
+        # connection); the deadline ends that read silently, and the connection closes.
+        return _HeaderWait(self._waiting)
+
+    def handle_exit(self, sig, frame):
+        super().handle_exit(sig, frame)
+        gevent.spawn(self._end_waits)  # out of the signal handler
+
+    def _end_waits(self):
+        """After STOP_GRACE, end every wait for a request's headers as its deadline would."""
+        gevent.sleep(STOP_GRACE)
+        loop = gevent.get_hub().loop
+        for greenlet in list(self._waiting):
+            # From the hub, as a deadline fires: the greenlet is checked again when the callback runs, so
+            # one that has meanwhile started serving a request is left alone.
+            loop.run_callback(self._end_wait, greenlet)
+
+    def _end_wait(self, greenlet):
+        deadline = self._waiting.get(greenlet)
+        if deadline is not None:
+            greenlet.throw(deadline)
 
     def handle_request(self, listener_name, req, sock, addr):
         body = req.body = DeadlineBody(req, BODY_TIMEOUT)

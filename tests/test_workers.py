@@ -166,3 +166,37 @@ def test_a_connection_with_requests_waiting_does_not_keep_the_worker_to_itself(s
         except BlockingIOError:
             pass
         assert answered.count(b"HTTP/1.1 200") < 300
+
+
+def test_a_stopping_worker_closes_idle_connections_and_still_answers_a_request_arriving(start_server, models_dir):
+    """SIGTERM with a kept-alive connection idle and another in the middle of sending its headers.
+
+    The header deadline (120 s) and the graceful timeout (60 s) are far beyond the 30 s allowed here:
+    without the prompt stop the idle connection would hold the worker until it was killed. The request
+    whose headers end a moment after the signal is still answered (within TOPICS_STOP_GRACE, 1 s).
+    """
+    import subprocess
+    import time
+
+    server = start_server(models_dir, workers=1, TOPICS_HEADER_TIMEOUT="120", TOPICS_GRACEFUL_TIMEOUT="60")
+    parts = urlsplit(server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as idle, \
+            socket.create_connection((parts.hostname, parts.port), timeout=30) as arriving:
+        idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = idle.recv(65536)
+        while not answer.endswith(b"}\n"):  # headers and body may come apart
+            answer += idle.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 200")
+        arriving.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(0.2)  # the worker has read the first half of its headers
+        server.process.terminate()
+        time.sleep(0.2)
+        arriving.sendall(b"\r\n")
+        assert _read_all(arriving).startswith(b"HTTP/1.1 200")
+        try:
+            server.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the server did not stop: an idle kept-alive connection held its worker")
+        assert _read_all(idle) == b""  # closed without a word: it had asked nothing
+    log = server.log()
+    assert "Worker exiting" in log and "graceful timeout" not in log and "Socket error" not in log, log[-2000:]
