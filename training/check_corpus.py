@@ -73,17 +73,18 @@ def near_duplicates(docs: Sequence[Document], threshold: float = NEAR_DUPLICATE,
 
     The similarities are computed a block of rows at a time and filtered with numpy, so memory stays
     bounded by ``block`` rows however large the corpus (most pairs share some common word, so the full
-    matrix would hold nearly every pair).
+    matrix would hold nearly every pair). Each block is compared with itself and the documents after
+    it only: every pair once, half the products.
     """
     texts = [f"{d.title}\n{d.text}" for d in docs]
     X = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2)).fit_transform(texts).tocsr()
     XT = X.T.tocsc()
     pairs = []
     for start in range(0, X.shape[0], block):
-        similarity = (X[start:start + block] @ XT).tocoo()
-        rows = similarity.row + start
-        keep = (similarity.data >= threshold) & (rows < similarity.col)
-        for i, j, value in zip(rows[keep], similarity.col[keep], similarity.data[keep]):
+        similarity = (X[start:start + block] @ XT[:, start:]).tocoo()
+        rows, cols = similarity.row + start, similarity.col + start
+        keep = (similarity.data >= threshold) & (rows < cols)
+        for i, j, value in zip(rows[keep], cols[keep], similarity.data[keep]):
             pairs.append((docs[i].id, docs[j].id, round(float(value), 3)))
     return sorted(pairs, key=lambda p: -p[2])
 
