@@ -98,7 +98,10 @@ def start_mlserver(bin_dir: Path, model_file: Path, parallel: int, folder: Path)
         "debug": False}))
     (folder / "topics" / "model-settings.json").write_text(json.dumps({
         "name": "topics", "implementation": "mlserver_sklearn.SKLearnModel", "parameters": {"uri": str(model_file)}}))
+    # The pickled pipeline holds this project's estimator (runtime.estimators, the scope gate): MLServer's
+    # process must be able to import it, as any server of the same pipeline must.
     process = subprocess.Popen([str(bin_dir / "mlserver"), "start", str(folder)], cwd=folder,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)},
                                stdout=open(folder / "log", "w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     wait_ready(process, url + "/v2/models/topics/ready")
