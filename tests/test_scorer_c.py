@@ -44,15 +44,29 @@ def _agree(model: TopicModel, texts: list[str]) -> None:
         np.testing.assert_allclose(model.scorer.predict_proba([text])[0], expected, rtol=1e-9, atol=1e-12)
 
 
+def _two_character_terms() -> list[str]:
+    """Every two-character word: 1,369 of them, each the shortest token there is."""
+    import itertools
+    import string
+
+    alphabet = string.ascii_lowercase + string.digits + "_"
+    return ["".join(pair) for pair in itertools.product(alphabet, repeat=2)]
+
+
+def _expected(terms: list[str], vocabulary: dict, weights: np.ndarray, idf: np.ndarray) -> np.ndarray:
+    """The labels' normalized sums for a text with these terms (sublinear tf), computed in numpy."""
+    columns, tf = np.unique([vocabulary[t] for t in terms], return_counts=True)
+    tf = 1.0 + np.log(tf)
+    return tf @ weights[columns] / np.sqrt(np.sum((tf * idf[columns]) ** 2))
+
+
 def test_the_densest_articles_fit_the_count_table():
     # Every two-character term of a made-up vocabulary, one separator byte apart: the most distinct
     # terms a text of its length can hold (683 in 2,048 bytes), at the size counted on the stack
     # (_scorer.c, STACK_BYTES) and just over it, checked against the formula computed in numpy.
     import itertools
-    import string
 
-    alphabet = string.ascii_lowercase + string.digits + "_"
-    terms = ["".join(pair) for pair in itertools.product(alphabet, repeat=2)]  # 1,369
+    terms = _two_character_terms()
     rng = np.random.default_rng(0)
     vocabulary = {term: i for i, term in enumerate(terms)}
     weights, idf = rng.normal(size=(len(terms) + 1, 3)), rng.uniform(1, 5, size=len(terms) + 1)
@@ -63,10 +77,8 @@ def test_the_densest_articles_fit_the_count_table():
         for sep in (" ", ".", "\n"):
             text = sep.join(words)
             got, coverage = scorer.scores(text)
-            columns, tf = np.unique([vocabulary[w] for w in words], return_counts=True)
-            tf = 1.0 + np.log(tf)
-            expected = tf @ weights[columns] / np.sqrt(np.sum((tf * idf[columns]) ** 2))
-            np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12, err_msg=f"{count} terms")
+            np.testing.assert_allclose(got, _expected(words, vocabulary, weights, idf), rtol=1e-12, atol=1e-12,
+                                       err_msg=f"{count} terms")
             assert coverage == 1.0
     assert len(" ".join(terms[:683]).encode()) == 2048
 
@@ -81,10 +93,8 @@ def test_the_densest_articles_fit_the_count_table_with_word_pairs():
     # half the bytes (1,024: 342 words and 341 pairs) are counted on the stack. Around that size and
     # well over it, with every pair of the text in the vocabulary, and with pairs repeated.
     import itertools
-    import string
 
-    alphabet = string.ascii_lowercase + string.digits + "_"
-    terms = ["".join(pair) for pair in itertools.product(alphabet, repeat=2)]
+    terms = _two_character_terms()
     rng = np.random.default_rng(1)
     for count, again in itertools.product((341, 342, 343, 1369), (0, 50)):
         words = [terms[i] for i in rng.permutation(len(terms))[:count]]
@@ -94,10 +104,8 @@ def test_the_densest_articles_fit_the_count_table_with_word_pairs():
         scorer = scorer_c.CompiledScorer(vocabulary, weights, idf, sublinear=True, bigrams=True)
         for sep in (" ", ".", "\n"):
             got, coverage = scorer.scores(sep.join(words))
-            columns, tf = np.unique([vocabulary[t] for t in _with_pairs(words)], return_counts=True)
-            tf = 1.0 + np.log(tf)
-            expected = tf @ weights[columns] / np.sqrt(np.sum((tf * idf[columns]) ** 2))
-            np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12, err_msg=f"{count} words")
+            np.testing.assert_allclose(got, _expected(_with_pairs(words), vocabulary, weights, idf), rtol=1e-12,
+                                       atol=1e-12, err_msg=f"{count} words")
             assert coverage == 1.0
     assert len(" ".join(terms[:342]).encode()) == 1025
 
@@ -277,19 +285,19 @@ def test_a_library_built_from_another_scorer_source_is_not_used(tmp_path, monkey
 
 
 _SANITIZED_RUN = """
-import itertools, string, sys
+import sys
 from pathlib import Path
 import numpy as np
 from runtime import scorer_c
 scorer_c.LIBRARY = Path(sys.argv[1])
 assert scorer_c.library() is not None, "the sanitized library did not load"
-from tests.test_scorer_c import FALLBACK, HOSTILE
-terms = ["".join(p) for p in itertools.product(string.ascii_lowercase + string.digits + "_", repeat=2)]
+from tests.test_scorer_c import FALLBACK, HOSTILE, _two_character_terms, _with_pairs
+terms = _two_character_terms()
 rng = np.random.default_rng(0)
 scorer = scorer_c.CompiledScorer({t: i for i, t in enumerate(terms)}, rng.normal(size=(len(terms) + 1, 3)),
                                  rng.uniform(1, 5, size=len(terms) + 1), sublinear=True)
 texts = HOSTILE + FALLBACK + [" ".join(terms[:n]) for n in (341, 342, 343, 682, 683, 684, 1369)] + ["".join(terms)]
-pairs = dict.fromkeys(terms + [a + " " + b for a, b in zip(terms, terms[1:])])
+pairs = dict.fromkeys(_with_pairs(terms))
 paired = scorer_c.CompiledScorer({t: i for i, t in enumerate(pairs)}, rng.normal(size=(len(pairs) + 1, 3)),
                                  rng.uniform(1, 5, size=len(pairs) + 1), sublinear=True, bigrams=True)
 print(sum(s.scores(text) is not None for text in texts for s in (scorer, paired)), "of", 2 * len(texts),
