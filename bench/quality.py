@@ -44,8 +44,9 @@ def main(argv=None) -> int:
         data = prepare(name)
         # Custom options get their own folder, so bench.vs_fasttext keeps reading the default model.
         out = WORK / "quality" / (f"models-{name}" + ("-custom" if args.extra else ""))
+        # One process (--jobs 1): its peak resident memory is the run's, and the times stay comparable.
         cmd = [sys.executable, "-m", "training", "--data", data, "--out", str(out), "--split-field", "split",
-               *args.extra]
+               "--jobs", "1", *args.extra]
         code, seconds, peak = run_measured(cmd)
         if code != 0:
             print(f"{name}: training failed with exit code {code}", file=sys.stderr)

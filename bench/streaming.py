@@ -24,7 +24,8 @@ from bench.quality import prepare
 
 
 def trained(data: str, out, extra: list[str]) -> tuple[dict | None, float, float]:
-    cmd = [sys.executable, "-m", "training", "--data", data, "--out", str(out), "--quiet", *extra]
+    # One process (--jobs 1): its peak resident memory is the run's (workers would not be counted).
+    cmd = [sys.executable, "-m", "training", "--data", data, "--out", str(out), "--quiet", "--jobs", "1", *extra]
     code, seconds, peak = run_measured(cmd)
     if code != 0:
         return None, seconds, peak

@@ -56,6 +56,15 @@ def test_multilabel_seed_model(seed_models):
     _assert_same(model, texts)
 
 
+def test_the_default_model_takes_the_options_the_seed_corpus_asks_for(seed_models):
+    asked = json.loads((ROOT / "seeds" / "training.json").read_text())
+    manifest = TopicModel.load(seed_models / "current").manifest
+    assert asked["hyperparameters"]
+    for name, value in asked["hyperparameters"].items():
+        assert manifest["hyperparameters"][name] == value
+        assert manifest["hyperparameters_why"][name] == f"{ROOT / 'seeds' / 'training.json'}: {asked['why'][name]}"
+
+
 def test_multilabel_model_without_the_scope_gate():
     docs = read_corpus([ROOT / "seeds"]).documents[::4]
     pipeline = build_pipeline(Hyperparameters(scope_gate=False), multilabel=True)

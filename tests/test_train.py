@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+
 import numpy as np
 import pytest
 
@@ -64,6 +66,36 @@ def test_two_runs_give_identical_predictions(tmp_path, toy_corpus):
     b = TopicModel.load(train_into(tmp_path / "b", [toy_corpus]))
     np.testing.assert_array_equal(a.predict_proba(PROBE_TEXTS), b.predict_proba(PROBE_TEXTS))
     np.testing.assert_array_equal(a.thresholds, b.thresholds)
+
+
+def test_fits_in_worker_processes_give_the_same_model_as_fits_in_this_one(tmp_path, toy_corpus):
+    here = train_into(tmp_path / "here", [toy_corpus], jobs=1)
+    spread = train_into(tmp_path / "spread", [toy_corpus], jobs=2)
+    manifests = [json.loads((folder / "manifest.json").read_text()) for folder in (here, spread)]
+    for key in ("thresholds", "cross_validation"):
+        assert manifests[0][key] == manifests[1][key]
+    a, b = TopicModel.load(here), TopicModel.load(spread)
+    np.testing.assert_array_equal(a.predict_proba(PROBE_TEXTS), b.predict_proba(PROBE_TEXTS))
+    reports = [json.loads((folder / "report.json").read_text()) for folder in (here, spread)]
+    for report in reports:
+        del report["context"]  # names the bundle
+    assert reports[0] == reports[1]
+
+
+def test_the_report_evaluates_the_model_fitted_before_the_refit(tmp_path, toy_corpus):
+    kept = train_into(tmp_path / "kept", [toy_corpus], jobs=2, refit=False)
+    refitted = train_into(tmp_path / "refit", [toy_corpus], jobs=2, refit=True)
+    reports = [json.loads((folder / "report.json").read_text()) for folder in (kept, refitted)]
+    for report in reports:
+        del report["context"]  # names the bundle and says whether it was refit
+    assert reports[0] == reports[1]
+    manifests = [json.loads((folder / "manifest.json").read_text()) for folder in (kept, refitted)]
+    assert manifests[1]["data"]["refit_on_all"] and not manifests[0]["data"]["refit_on_all"]
+    held_out = {row["id"] for row in map(json.loads, (kept / "evaluation.jsonl").read_text().splitlines())}
+    assert held_out
+    # The published refit model has seen the held-out documents; the kept one has not.
+    assert not np.array_equal(TopicModel.load(kept).predict_proba(PROBE_TEXTS),
+                              TopicModel.load(refitted).predict_proba(PROBE_TEXTS))
 
 
 def test_thresholds_in_the_manifest_are_the_ones_used(models_dir):
@@ -220,3 +252,126 @@ def test_the_scope_gate_learns_none_of_these_from_unlabeled_documents(tmp_path):
     ungated = build_pipeline(Hyperparameters(min_df=1), multilabel=True).fit(texts, Y2)
     assert not ungated[-1].gated_ and len(ungated[-1].estimators_) == 2
     np.testing.assert_array_equal(ungated.predict_proba(trade), [[1.0, 0.0]])
+
+
+def _corpus_folder(tmp_path, options: dict | str):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    write_jsonl(folder / "docs.jsonl", make_documents())
+    (folder / "training.json").write_text(options if isinstance(options, str) else json.dumps(options))
+    return folder
+
+
+def _cli(folder, out, *flags) -> int:
+    return main(["--data", str(folder), "--out", str(out), "--folds", "3", "--min-df", "1", "--quiet", *flags])
+
+
+def test_a_corpus_folder_asks_for_its_own_options_and_the_command_line_still_wins(tmp_path):
+    folder = _corpus_folder(tmp_path, {"hyperparameters": {"ngram_max": 2, "title_weight": 3},
+                                       "why": {"ngram_max": "pairs read better here", "title_weight": "short items"}})
+    assert _cli(folder, tmp_path / "asked") == 0
+    manifest = json.loads((tmp_path / "asked" / "current" / "manifest.json").read_text())
+    assert manifest["hyperparameters"]["ngram_max"] == 2 and manifest["hyperparameters"]["title_weight"] == 3
+    assert manifest["hyperparameters_why"]["ngram_max"] == f"{folder / 'training.json'}: pairs read better here"
+    assert _cli(folder, tmp_path / "flags", "--ngram-max", "1", "--title-weight", "2") == 0
+    manifest = json.loads((tmp_path / "flags" / "current" / "manifest.json").read_text())
+    assert manifest["hyperparameters"]["ngram_max"] == 1 and manifest["hyperparameters"]["title_weight"] == 2
+    assert "pairs read better here" not in json.dumps(manifest)
+    # Code chooses the same way: what differs from the built-in defaults is the caller's.
+    code = TopicModel.load(train_into(tmp_path / "code", [folder], Hyperparameters(min_df=1, ngram_max=3)))
+    assert code.manifest["hyperparameters"]["ngram_max"] == 3 and code.manifest["hyperparameters"]["title_weight"] == 3
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"hyperparameters": {"ngrams": 2}, "why": {"ngrams": "x"}}, "unknown model options ['ngrams']"),
+    ({"hyperparameters": {"ngram_max": 2}}, "no reason for ['ngram_max']"),
+    ({"hyperparameters": {"ngram_max": 9}, "why": {"ngram_max": "x"}}, "ngram_max must be 1, 2 or 3, got 9"),
+    ({"hyperparameters": {"ngram_max": "2"}, "why": {"ngram_max": "x"}}, "ngram_max must be a whole number or null, got \"2\""),
+    ({"hyperparameters": {"ngram_max": 2.0}, "why": {"ngram_max": "x"}}, "ngram_max must be a whole number or null, got 2.0"),
+    ({"hyperparameters": {"title_weight": 1.5}, "why": {"title_weight": "x"}}, "title_weight must be a whole number, got 1.5"),
+    ({"hyperparameters": {"scope_gate": 0}, "why": {"scope_gate": "x"}}, "scope_gate must be true or false, got 0"),
+    ({"hyperparameters": {"C": True}, "why": {"C": "x"}}, "C must be a number or null, got true"),
+    ('{"hyperparameters": ', "not valid JSON"),
+    ([2], "expected {\"hyperparameters\""),
+])
+def test_a_bad_training_json_is_a_clear_error_naming_the_file(tmp_path, capsys, options, message):
+    folder = _corpus_folder(tmp_path, options)
+    assert _cli(folder, tmp_path / "m") == 2
+    err = capsys.readouterr().err
+    assert f"{folder / 'training.json'}: " in err and message in err and "nothing was published" in err
+    assert not (tmp_path / "m" / "current").exists()
+
+
+def test_only_one_corpus_folder_may_carry_training_options(tmp_path, capsys):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = (_corpus_folder(tmp_path / name, {"hyperparameters": {}}) for name in "ab")
+    assert main(["--data", str(first), str(second), "--out", str(tmp_path / "m"), "--quiet"]) == 2
+    assert "only one corpus folder may carry training.json" in capsys.readouterr().err
+
+
+def test_a_bad_flag_is_reported_as_the_flags_not_the_corpus_files(tmp_path, capsys):
+    folder = _corpus_folder(tmp_path, {"hyperparameters": {"ngram_max": 2}, "why": {"ngram_max": "pairs"}})
+    assert _cli(folder, tmp_path / "m", "--ngram-max", "9") == 2
+    err = capsys.readouterr().err
+    assert "ngram_max must be 1, 2 or 3, got 9" in err and "training.json" not in err
+
+
+def test_the_command_line_can_undo_every_option_a_corpus_file_sets(tmp_path):
+    asked = {"char_ngrams": True, "sublinear_tf": False, "scope_gate": False, "max_features": 50, "ngram_max": 2}
+    folder = _corpus_folder(tmp_path, {"hyperparameters": asked, "why": dict.fromkeys(asked, "x")})
+    assert _cli(folder, tmp_path / "m", "--no-char-ngrams", "--sublinear-tf", "--scope-gate", "--max-features", "all",
+                "--ngram-max", "1") == 0
+    manifest = json.loads((tmp_path / "m" / "current" / "manifest.json").read_text())
+    assert {name: manifest["hyperparameters"][name] for name in asked} == {
+        "char_ngrams": False, "sublinear_tf": True, "scope_gate": True, "max_features": None, "ngram_max": 1}
+
+
+def test_a_search_that_moves_a_file_option_drops_the_files_reason(tmp_path, monkeypatch):
+    monkeypatch.setattr("training.train.SEARCH_GRID", {"C": [5.0], "ngram_max": [1], "title_weight": [2]})
+    folder = _corpus_folder(tmp_path, {"hyperparameters": {"ngram_max": 3}, "why": {"ngram_max": "long phrases"}})
+    manifest = TopicModel.load(train_into(tmp_path / "m", [folder], search=True)).manifest
+    assert manifest["hyperparameters"]["ngram_max"] == 1
+    assert "long phrases" not in json.dumps(manifest["hyperparameters_why"])
+
+
+def test_the_streaming_trainer_leaves_a_corpus_file_alone(tmp_path):
+    folder = _corpus_folder(tmp_path, {"hyperparameters": {"ngram_max": 3}, "why": {"ngram_max": "long phrases"}})
+    assert main(["--streaming", "--data", str(folder), "--out", str(tmp_path / "m"), "--quiet"]) == 0
+    manifest = json.loads((tmp_path / "m" / "current" / "manifest.json").read_text())
+    assert manifest["hyperparameters"]["ngram_max"] == 1 and "long phrases" not in json.dumps(manifest)
+
+
+def test_run_fits_runs_in_worker_processes_and_keeps_the_order():
+    from sklearn.utils.parallel import delayed
+
+    from training.train import run_fits
+
+    pids = run_fits([delayed(os.getpid)() for _ in range(4)], jobs=2)
+    assert len(pids) == 4 and os.getpid() not in pids
+    assert run_fits([delayed(pow)(k, 2) for k in range(7)], jobs=2) == [k * k for k in range(7)]
+    assert run_fits([delayed(os.getpid)()], jobs=1) == [os.getpid()]
+    for jobs in (0, -2):
+        with pytest.raises(ValueError, match="jobs must be -1"):
+            run_fits([delayed(os.getpid)()], jobs=jobs)
+
+
+def test_a_worker_that_dies_is_a_clear_error_and_publishes_nothing(tmp_path, toy_corpus, capsys, monkeypatch):
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    def killed(*args, **kwargs):
+        raise TerminatedWorkerError("A worker process managed by the executor was unexpectedly terminated (SIGKILL)")
+
+    monkeypatch.setattr("training.train.run_fits", killed)
+    assert main(["--data", str(toy_corpus), "--out", str(tmp_path / "m"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "a training worker process stopped" in err and "--jobs 1" in err and "nothing was published" in err
+    assert not (tmp_path / "m" / "current").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "many"])
+def test_a_bad_jobs_flag_is_a_clear_usage_error(tmp_path, toy_corpus, capsys, value):
+    with pytest.raises(SystemExit) as stop:
+        main(["--data", str(toy_corpus), "--out", str(tmp_path / "m"), "--jobs", value])
+    assert stop.value.code == 2
+    assert f"argument --jobs: must be -1 (one per core) or a positive number, got '{value}'" in capsys.readouterr().err

@@ -24,6 +24,7 @@ from runtime.bundle import sha256_file
 from runtime.language import detect
 
 LABELS_FILE = "labels.json"
+OPTIONS_FILE = "training.json"
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
 TEXT_SUFFIXES = (".txt", ".txt.gz")
@@ -369,6 +370,36 @@ def read_codes(folder: Path) -> dict[str, list[dict]]:
                 isinstance(e, dict) and isinstance(e.get("code"), str) for e in entries):
             raise CorpusError(path, f"codes of {label!r} must be a list of objects with a 'code' string")
     return codes
+
+
+def read_training_options(paths: Iterable[Path | str], known: set[str]) -> tuple[dict, dict[str, str], Path | None]:
+    """Read the model options a corpus folder asks for in ``training.json``: (values, why, file).
+
+    ``{"hyperparameters": {option: value}, "why": {option: sentence}}``. The
+    seed corpus uses it to train the default model with the options chosen
+    for it on real news, without changing the defaults every other corpus
+    gets (docs/training.md). Only one folder among ``paths`` may carry one.
+    """
+    found = [Path(p) / OPTIONS_FILE for p in paths if Path(p).is_dir() and (Path(p) / OPTIONS_FILE).is_file()]
+    if not found:
+        return {}, {}, None
+    if len(found) > 1:
+        raise CorpusError(found[1], f"only one corpus folder may carry {OPTIONS_FILE} (another is {found[0]})")
+    path = found[0]
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise CorpusError(path, f"not valid JSON: {exc}") from None
+    values = data.get("hyperparameters") if isinstance(data, dict) else None
+    why = data.get("why", {}) if isinstance(data, dict) else None
+    if not isinstance(values, dict) or not isinstance(why, dict):
+        raise CorpusError(path, 'expected {"hyperparameters": {option: value}, "why": {option: sentence}}')
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise CorpusError(path, f"unknown model options {unknown}; known: {sorted(known)}")
+    if set(values) - set(why):
+        raise CorpusError(path, f"say why for each option: no reason for {sorted(set(values) - set(why))}")
+    return values, {name: str(why[name]) for name in values}, path
 
 
 def read_corpus(paths: Iterable[Path | str], columns: CsvColumns = CsvColumns(),

@@ -6,11 +6,13 @@ trainer and the publisher can all take them without importing each other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import get_args, get_type_hints
 
 from runtime.bundle import DEFAULT_KEEP
-from training.corpus import CsvColumns
+from training.corpus import CorpusError, CsvColumns, read_training_options
 from training.pipeline import RANDOM_STATE, Hyperparameters
 
 DEFAULT_DATA = Path("seeds")
@@ -54,10 +56,15 @@ class TrainOptions:
     data: list[Path] = field(default_factory=lambda: [DEFAULT_DATA])
     out: Path = DEFAULT_OUT
     params: Hyperparameters = field(default_factory=Hyperparameters)
+    # The model options the caller chose; a corpus folder's training.json leaves them alone. None: those
+    # that differ from the built-in defaults (the command line passes the flags it was given).
+    chosen: frozenset[str] | None = None
+    params_why: dict[str, str] = field(default_factory=dict)  # filled from training.json by with_corpus_options
     columns: CsvColumns = field(default_factory=CsvColumns)
     split_field: str | None = None
     test_size: float = 0.2
     folds: int = 5
+    jobs: int = -1  # fits run at once in worker processes (-1: one per core); see training.train.run_fits
     seed: int = RANDOM_STATE
     min_examples: int = 2
     refit: bool | None = None
@@ -69,3 +76,47 @@ class TrainOptions:
     argv: list[str] = field(default_factory=list)
     languages: list[str] | None = None  # None: detected from the corpus (training.corpus.corpus_languages)
     streaming: StreamingOptions | None = None  # set: train on a corpus larger than memory
+
+
+def _of_type(value, hint) -> bool:
+    """Whether a JSON value fits a Hyperparameters annotation (an int does for a float; a bool only for a bool)."""
+    kinds = get_args(hint) or (hint,)
+    if isinstance(value, bool):
+        return bool in kinds
+    if isinstance(value, int) and float in kinds:
+        return True
+    return isinstance(value, tuple(k for k in kinds if k is not bool))
+
+
+JSON_NAMES = {int: "a whole number", float: "a number", bool: "true or false", str: "a string", type(None): "null"}
+
+
+def _json_type(hint) -> str:
+    return " or ".join(JSON_NAMES.get(kind, str(kind)) for kind in (get_args(hint) or (hint,)))
+
+
+def with_corpus_options(options: TrainOptions) -> TrainOptions:
+    """Return ``options`` with the model options a corpus folder's ``training.json`` asks for.
+
+    The caller's own choices win; each option taken from the file keeps the file's reason, which the
+    manifest records beside the built-in defaults' reasons. The file's values are checked here, against
+    the options' types and ranges, so that an error names the file.
+    """
+    hints = get_type_hints(Hyperparameters)
+    values, why, path = read_training_options(options.data, set(hints))
+    if path is None:
+        return options
+    for name, value in values.items():
+        if not _of_type(value, hints[name]):
+            raise CorpusError(path, f"bad model option: {name} must be {_json_type(hints[name])}, got "
+                                    f"{json.dumps(value)}")
+    try:
+        replace(Hyperparameters(), **values).validate()
+    except ValueError as exc:
+        raise CorpusError(path, f"bad model option: {exc}") from None
+    built_in = Hyperparameters()
+    chosen = options.chosen if options.chosen is not None else {
+        name for name in hints if getattr(options.params, name) != getattr(built_in, name)}
+    taken = {name: value for name, value in values.items() if name not in chosen}
+    return replace(options, params=replace(options.params, **taken),
+                   params_why={**options.params_why, **{name: f"{path}: {why[name]}" for name in taken}})

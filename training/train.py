@@ -18,16 +18,18 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from joblib import cpu_count, parallel_config
 from threadpoolctl import threadpool_limits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+from sklearn.utils.parallel import Parallel, delayed
 
 from runtime.drift import article_length
 from training.corpus import Corpus, CorpusError, Document, check_label_support, corpus_languages, label_matrix, \
     read_codes, read_corpus, texts
 from training.drift import held_out_reference
 from training.evaluate import compute_report
-from training.options import TrainOptions
+from training.options import TrainOptions, with_corpus_options
 from training.pipeline import Hyperparameters, build_pipeline, why_defaults
 from training.progress import Progress
 from training.publish import Trained, publish
@@ -113,30 +115,38 @@ def _proba_in_label_order(pipeline, strings: list[str], labels: list[str], multi
     return out
 
 
-def out_of_fold(params: Hyperparameters, docs: list[Document], labels: list[str], multilabel: bool,
-                folds: int, seed: int, progress: Progress | None = None) -> tuple[np.ndarray, list[float]]:
-    """Return out-of-fold probabilities for ``docs`` and the score of each fold.
-
-    The fold score is accuracy (single-label) or micro-F1 at 0.5 (multi-label).
-    """
+def _splits(docs: list[Document], folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (train, held-out) index pairs of the cross-validation: stratified on first labels where possible."""
     strata = _strata(docs)
     folds = max(2, min(folds, len(docs) // 2))
     if strata is not None and min(strata.count(k) for k in set(strata)) >= folds:
-        splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(docs, strata)
-    else:
-        splits = KFold(folds, shuffle=True, random_state=seed).split(docs)
+        return list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(docs, strata))
+    return list(KFold(folds, shuffle=True, random_state=seed).split(docs))
+
+
+def _fit_fold(params: Hyperparameters, part: list[Document], held: list[Document], labels: list[str],
+              multilabel: bool) -> np.ndarray:
+    """Fit on one fold's training part and return its probabilities for the held-out part."""
+    with warnings.catch_warnings():
+        # A rare label can be absent from one fold's training part.
+        warnings.simplefilter("ignore", UserWarning)
+        pipeline = fit(params, part, labels, multilabel)
+        return _proba_in_label_order(pipeline, texts(held, params.title_weight), labels, multilabel)
+
+
+def _fold_calls(params: Hyperparameters, docs: list[Document], splits, labels: list[str], multilabel: bool) -> list:
+    return [delayed(_fit_fold)(params, [docs[i] for i in train_idx], [docs[i] for i in test_idx], labels, multilabel)
+            for train_idx, test_idx in splits]
+
+
+def _out_of_fold(docs: list[Document], labels: list[str], multilabel: bool, splits,
+                 held_out: list[np.ndarray]) -> tuple[np.ndarray, list[float]]:
+    """Assemble the folds' probabilities; score each fold (accuracy, or micro-F1 at 0.5 when multi-label)."""
     P = np.zeros((len(docs), len(labels)))
     Y = label_matrix(docs, labels)
     scores = []
-    iterator = progress.bar(list(splits), folds, "folds") if progress else splits
-    for train_idx, test_idx in iterator:
-        part = [docs[i] for i in train_idx]
-        held = [docs[i] for i in test_idx]
-        with warnings.catch_warnings():
-            # A rare label can be absent from one fold's training part.
-            warnings.simplefilter("ignore", UserWarning)
-            pipeline = fit(params, part, labels, multilabel)
-            P[test_idx] = _proba_in_label_order(pipeline, texts(held, params.title_weight), labels, multilabel)
+    for (_, test_idx), proba in zip(splits, held_out):
+        P[test_idx] = proba
         if multilabel:
             pred = P[test_idx] >= 0.5
             truth = Y[test_idx]
@@ -148,6 +158,31 @@ def out_of_fold(params: Hyperparameters, docs: list[Document], labels: list[str]
     return P, scores
 
 
+def run_fits(calls: list, jobs: int, progress: Progress | None = None, label: str = "fits") -> list:
+    """Run independent fits (``delayed`` calls), ``jobs`` at a time in worker processes; results in order.
+
+    Each fit vectorizes and solves on one core (liblinear and the vectorizer are single-threaded), so the
+    folds, the model and its refit are spread over processes. One BLAS thread per worker keeps the
+    coefficients the same whatever the number of jobs (``tests/test_train.py`` checks this). ``jobs`` 1
+    runs them here, in order; -1 means one per core. scikit-learn's ``Parallel`` and ``delayed`` (thin
+    layers over joblib's) carry this process's warning filters and scikit-learn settings into the workers.
+    """
+    if jobs == 0 or jobs < -1:
+        raise ValueError(f"jobs must be -1 (one per core) or a positive number, got {jobs}")
+    workers = min(jobs if jobs > 0 else cpu_count(), len(calls))
+    with parallel_config(backend="loky", inner_max_num_threads=1):
+        results = Parallel(n_jobs=workers, batch_size=1, return_as="generator")(calls)
+        return list(progress.bar(results, len(calls), label) if progress else results)
+
+
+def out_of_fold(params: Hyperparameters, docs: list[Document], labels: list[str], multilabel: bool,
+                folds: int, seed: int, jobs: int = 1, progress: Progress | None = None) -> tuple[np.ndarray, list[float]]:
+    """Return out-of-fold probabilities for ``docs`` and the score of each fold."""
+    splits = _splits(docs, folds, seed)
+    held_out = run_fits(_fold_calls(params, docs, splits, labels, multilabel), jobs, progress, "folds")
+    return _out_of_fold(docs, labels, multilabel, splits, held_out)
+
+
 def grid_search(options: TrainOptions, docs: list[Document], labels: list[str], multilabel: bool,
                 progress: Progress) -> tuple[Hyperparameters, list[dict]]:
     """Cross-validate each combination of SEARCH_GRID; return the best options and the table."""
@@ -156,7 +191,7 @@ def grid_search(options: TrainOptions, docs: list[Document], labels: list[str], 
     for values in progress.bar(list(itertools.product(*SEARCH_GRID.values())),
                                int(np.prod([len(v) for v in SEARCH_GRID.values()])), "grid"):
         params = replace(options.params, **dict(zip(keys, values)))
-        _, scores = out_of_fold(params, docs, labels, multilabel, options.folds, options.seed)
+        _, scores = out_of_fold(params, docs, labels, multilabel, options.folds, options.seed, options.jobs)
         table.append({**dict(zip(keys, values)), "score": round(float(np.mean(scores)), 4),
                       "std": round(float(np.std(scores)), 4)})
     best = max(table, key=lambda row: row["score"])
@@ -168,6 +203,8 @@ def grid_search(options: TrainOptions, docs: list[Document], labels: list[str], 
 def train(options: TrainOptions) -> Path:
     """Train with the trainer ``options`` ask for and publish the bundle; return its folder."""
     progress = Progress(options.quiet)
+    if options.streaming is None:  # the options a corpus asks for were chosen for this trainer, not SGD's
+        options = with_corpus_options(options)
     # One BLAS thread: liblinear's vector operations are too short to gain from threads (one label's fit on
     # the seeds took 0.16 s with one thread, 1.67 s with two), and the model no longer depends on how
     # many cores the machine has (with two threads the coefficients moved by up to 1e-2).
@@ -195,11 +232,17 @@ def fit_in_memory(options: TrainOptions, progress: Progress) -> Trained:
             params, search_table = grid_search(options, train_docs, labels, multilabel, progress)
             progress.say(f"  best: C={params.C} ngram_max={params.ngram_max} title_weight={params.title_weight}")
     params = params.resolved(multilabel)  # record the values actually used
+    refit = options.refit if options.refit is not None else not options.split_field
+    final_docs = train_docs + test_docs if refit else train_docs
+    with progress.stage("fitting"):  # the folds, the model to evaluate and its refit are independent fits
+        splits = _splits(train_docs, options.folds, options.seed)
+        # The largest fits first, so that no worker is left with one at the end.
+        finals = [delayed(fit)(params, docs, labels, multilabel) for docs in ([final_docs] if refit else []) + [train_docs]]
+        results = run_fits(finals + _fold_calls(params, train_docs, splits, labels, multilabel), options.jobs, progress)
+        oof, fold_scores = _out_of_fold(train_docs, labels, multilabel, splits, results[len(finals):])
+        pipeline = results[len(finals) - 1]  # fitted on the training part: evaluated, then replaced by the refit
     with progress.stage("tuning thresholds"):
-        oof, fold_scores = out_of_fold(params, train_docs, labels, multilabel, options.folds, options.seed, progress)
         thresholds = tune_thresholds(label_matrix(train_docs, labels), oof)
-    with progress.stage("fitting"):
-        pipeline = fit(params, train_docs, labels, multilabel)
     with progress.stage("evaluating"):
         test_texts = texts(test_docs, params.title_weight)
         P = _proba_in_label_order(pipeline, test_texts, labels, multilabel)
@@ -214,11 +257,8 @@ def fit_in_memory(options: TrainOptions, progress: Progress) -> Trained:
         reference = held_out_reference(pipeline, P, thresholds, labels, multilabel,
                                        [article_length(d.title, d.text) for d in test_docs], test_texts,
                                        "held-out set")
-    refit = options.refit if options.refit is not None else not options.split_field
-    final_docs = train_docs + test_docs if refit else train_docs
     if refit:
-        with progress.stage("refitting on all documents"):
-            pipeline = fit(params, final_docs, labels, multilabel)
+        pipeline = results[0]
     report["context"] = {
         "data": ", ".join(str(p) for p in options.data),
         "evaluated on": (f"the corpus's own test split ({len(test_docs)} documents)" if options.split_field
@@ -243,7 +283,9 @@ def fit_in_memory(options: TrainOptions, progress: Progress) -> Trained:
         "none_count": int(sum(not d.labels for d in final_docs)),
         "cross_validation": report["cross_validation"],
         "hyperparameters": params.to_dict(),
-        "hyperparameters_why": why_defaults(params, multilabel),
+        "hyperparameters_why": {**why_defaults(params, multilabel),
+                                **{name: why for name, why in options.params_why.items()  # unless --search moved it
+                                   if getattr(params, name) == getattr(options.params, name)}},
         "search": search_table,
         "data": {
             "sources": corpus.sources,
