@@ -52,7 +52,8 @@ typedef struct {
     int64_t labels;
     int64_t size; /* number of terms */
     int sublinear;
-    int bigrams; /* the model's terms are words and pairs of neighbouring words */
+    int bigrams; /* the model's terms are words and pairs of neighbouring words; 2: and every pair's two
+                  * words are terms too, so a pair with an unknown word is not looked up */
 } vocabulary_t;
 
 static uint64_t fnv1a(const unsigned char *s, int64_t n) {
@@ -238,6 +239,7 @@ int64_t vocabulary_score(const void *handle, const unsigned char *text, int64_t 
     /* The current token is written at token + start: at 0, or for pairs after the previous token and a
      * space, so that token[0 .. start + length) is the pair. */
     int64_t distinct = 0, length = 0, chars = 0, seen = 0, known = 0, start = 0;
+    int previous_known = 0;
     for (int64_t i = 0; i <= n;) {
         int word = 0;
         int32_t cp = 0;
@@ -259,17 +261,20 @@ int64_t vocabulary_score(const void *handle, const unsigned char *text, int64_t 
         }
         if (chars >= 2) {
             int64_t column = column_of(v, token + start, length);
+            int is_known = column >= 0;
             seen++;
-            if (column >= 0) {
+            if (is_known) {
                 known++;
                 distinct = count_term(table, order, capacity, distinct, column);
             }
-            if (start > 0 && (column = column_of(v, token, start + length)) >= 0)
+            if (start > 0 && (v->bigrams != 2 || (is_known && previous_known)) &&
+                (column = column_of(v, token, start + length)) >= 0)
                 distinct = count_term(table, order, capacity, distinct, column);
             if (v->bigrams) { /* this token becomes the first of the next pair */
                 memmove(token, token + start, (size_t)length);
                 token[length] = ' ';
                 start = length + 1;
+                previous_known = is_known;
             }
         }
         length = chars = 0;

@@ -105,13 +105,24 @@ def enabled() -> bool:
     return os.environ.get("TOPICS_COMPILED", "1") != "0" and library() is not None
 
 
+def _pair_mode(vocabulary: dict[str, int]) -> int:
+    """2 when every word pair's two words are terms too (then pairs with an unknown word are skipped), else 1."""
+    for term in vocabulary:
+        first, space, second = term.partition(" ")
+        if space and (first not in vocabulary or second not in vocabulary):
+            return 1
+    return 2
+
+
 class CompiledScorer:
     """The labels' normalized tf-idf sums of one article, from a vocabulary and its weight rows.
 
     ``weights`` is (columns + 1) x labels and ``idf`` has columns + 1 entries, as in LinearScorer;
     the scorer keeps both alive, since the library reads them in place. With ``bigrams`` the
     vocabulary's terms are words and pairs of neighbouring words joined by a space
-    (``ngram_range=(1, 2)``).
+    (``ngram_range=(1, 2)``). When every pair's two words are terms too (so with scikit-learn's
+    ``min_df`` alone: a pair is in no more documents than either of its words), a pair with an
+    unknown word cannot be a term and is not looked up (``bench.speed``; the answer is the same).
     """
 
     def __init__(self, vocabulary: dict[str, int], weights: np.ndarray, idf: np.ndarray, sublinear: bool,
@@ -127,9 +138,10 @@ class CompiledScorer:
         offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
         np.cumsum([len(term) for term in encoded], out=offsets[1:])
         columns = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))
+        self.pair_mode = _pair_mode(vocabulary) if bigrams else 0  # 0: words only; 1: pairs; 2: pairs of terms
         self._handle = lib.vocabulary_new(b"".join(encoded), offsets.ctypes.data, columns.ctypes.data, len(encoded),
                                           self._weights.ctypes.data, self._idf.ctypes.data, self.labels,
-                                          int(sublinear), int(bigrams))
+                                          int(sublinear), self.pair_mode)
         if not self._handle:
             raise MemoryError("the compiled scorer could not build its vocabulary table: out of memory, or a "
                               "vocabulary beyond its 32-bit columns and offsets")
