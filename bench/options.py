@@ -3,8 +3,9 @@
     python -m bench.options
 
 Each candidate is trained on seeds/ exactly as ``python -m training`` would
-(seeds/training.json's options unless the candidate sets them, thresholds tuned on out-of-fold scores, 5-fold cross-validation recorded in
-the manifest), then scored on the dev half of the real-news yardstick
+(seeds/training.json's options unless the candidate sets them, thresholds
+tuned on out-of-fold scores, 5-fold cross-validation recorded in the
+manifest), then scored on the dev half of the real-news yardstick
 (``bench/data/realnews-labels.jsonl``), headline with standfirst and headline
 alone. The test half is never read here: it is for the figures that are
 reported (``python -m bench.realnews``). The last column says which

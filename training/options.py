@@ -110,11 +110,11 @@ def with_corpus_options(options: TrainOptions) -> TrainOptions:
         if not _of_type(value, hints[name]):
             raise CorpusError(path, f"bad model option: {name} must be {_json_type(hints[name])}, got "
                                     f"{json.dumps(value)}")
+    built_in = Hyperparameters()
     try:
-        replace(Hyperparameters(), **values).validate()
+        replace(built_in, **values).validate()
     except ValueError as exc:
         raise CorpusError(path, f"bad model option: {exc}") from None
-    built_in = Hyperparameters()
     chosen = options.chosen if options.chosen is not None else {
         name for name in hints if getattr(options.params, name) != getattr(built_in, name)}
     taken = {name: value for name, value in values.items() if name not in chosen}

@@ -175,8 +175,8 @@ def run_fits(calls: list, jobs: int, progress: Progress | None = None, label: st
         return list(progress.bar(results, len(calls), label) if progress else results)
 
 
-def out_of_fold(params: Hyperparameters, docs: list[Document], labels: list[str], multilabel: bool,
-                folds: int, seed: int, jobs: int = 1, progress: Progress | None = None) -> tuple[np.ndarray, list[float]]:
+def out_of_fold(params: Hyperparameters, docs: list[Document], labels: list[str], multilabel: bool, folds: int,
+                seed: int, jobs: int = 1, progress: Progress | None = None) -> tuple[np.ndarray, list[float]]:
     """Return out-of-fold probabilities for ``docs`` and the score of each fold."""
     splits = _splits(docs, folds, seed)
     held_out = run_fits(_fold_calls(params, docs, splits, labels, multilabel), jobs, progress, "folds")
@@ -237,8 +237,10 @@ def fit_in_memory(options: TrainOptions, progress: Progress) -> Trained:
     with progress.stage("fitting"):  # the folds, the model to evaluate and its refit are independent fits
         splits = _splits(train_docs, options.folds, options.seed)
         # The largest fits first, so that no worker is left with one at the end.
-        finals = [delayed(fit)(params, docs, labels, multilabel) for docs in ([final_docs] if refit else []) + [train_docs]]
-        results = run_fits(finals + _fold_calls(params, train_docs, splits, labels, multilabel), options.jobs, progress)
+        finals = [delayed(fit)(params, docs, labels, multilabel)
+                  for docs in ([final_docs] if refit else []) + [train_docs]]
+        results = run_fits(finals + _fold_calls(params, train_docs, splits, labels, multilabel), options.jobs,
+                           progress)
         oof, fold_scores = _out_of_fold(train_docs, labels, multilabel, splits, results[len(finals):])
         pipeline = results[len(finals) - 1]  # fitted on the training part: evaluated, then replaced by the refit
     with progress.stage("tuning thresholds"):
