@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from tests.conftest import ROOT, SEED_ARTICLE
-from training.check_corpus import SHARED_WORDS, check, shared_sequences
+from training.check_corpus import SHARED_WORDS, check, reference_texts, shared_sequences
 from training.corpus import Document, read_corpus
 
 SEEDS = ROOT / "seeds"
@@ -60,23 +60,13 @@ def test_ids_are_unique_across_files():
     assert len(ids) == len(set(ids))
 
 
-def _public_texts():
-    """Every title and text of the public corpora in ../shared/corpora (the yardstick's HuffPost included)."""
-    import gzip
-
-    for path in sorted(CORPORA.glob("*/*.jsonl")) + sorted(CORPORA.glob("*/*.jsonl.gz")):
-        with (gzip.open if path.suffix == ".gz" else open)(path, "rt", encoding="utf-8") as fh:
-            for line in fh:
-                record = json.loads(line)
-                yield f"{record.get('title') or ''} {record.get('text') or ''}"
-
-
 CORPORA = ROOT.parent / "shared" / "corpora"
 
 
 @pytest.mark.skipif(not CORPORA.is_dir(), reason=f"{CORPORA} is absent: the check against public text needs it")
 def test_no_seed_document_shares_eight_words_in_a_row_with_public_news():
-    shared = shared_sequences(read_corpus([SEEDS]).documents, _public_texts())
+    # every title and text of the public corpora, the yardstick's HuffPost included
+    shared = shared_sequences(read_corpus([SEEDS]).documents, reference_texts(sorted(CORPORA.iterdir())))
     assert shared == {}, f"reword these documents (runs of {SHARED_WORDS} words shared): {sorted(shared.items())}"
 
 
@@ -126,3 +116,26 @@ def test_default_model_labels_the_seed_article(seed_client):
 def test_default_model_on_headlines(seed_client, text, expected):
     topics = {t["label"] for t in seed_client.post("/v1/classify", json={"text": text}).get_json()["topics"]}
     assert expected <= topics and (expected or not topics), topics
+
+
+def test_check_corpus_against_reads_public_files_as_they_are(tmp_path, capsys):
+    """``--against`` reads .jsonl and .jsonl.gz, files or folders, and an empty post does not stop it."""
+    import gzip
+
+    from training.check_corpus import main
+
+    mine = tmp_path / "mine.jsonl"
+    mine.write_text(json.dumps({"id": "m1", "title": "", "labels": ["trade"],
+                                "text": "Ministers from both sides agreed on Tuesday to cut steel tariffs"}) + "\n")
+    public = tmp_path / "public"
+    public.mkdir()
+    (public / "a.jsonl").write_text(json.dumps({"id": "p1", "title": "", "text": ""}) + "\n")
+    with gzip.open(public / "b.jsonl.gz", "wt", encoding="utf-8") as fh:
+        fh.write(json.dumps({"id": "p2", "text": "Unrelated words about a storm over the hills at night"}) + "\n")
+    assert main([str(mine), "--against", str(public)]) == 0
+    with gzip.open(public / "b.jsonl.gz", "at", encoding="utf-8") as fh:
+        # ten words in common: three runs of eight
+        fh.write(json.dumps({"title": "Ministers from both sides agreed on Tuesday to cut steel", "text": ""}) + "\n")
+    capsys.readouterr()
+    assert main([str(mine), "--against", str(public / "a.jsonl"), str(public / "b.jsonl.gz")]) == 1
+    assert "problem: m1: shares 3 run(s) of 8 words" in capsys.readouterr().err

@@ -14,12 +14,14 @@ Exits 1 and names the offending documents when a check fails.
 from __future__ import annotations
 
 import argparse
+import gzip
+import json
 import re
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -143,6 +145,23 @@ def _sequence_keys(text: str, vocabulary: dict[str, int], grow: bool) -> np.ndar
     return keys[~unknown]
 
 
+def reference_texts(paths: Iterable[Path]) -> Iterator[str]:
+    """Yield "title text" of every record in JSON Lines files (``.jsonl`` or ``.jsonl.gz``, or folders of them).
+
+    Reference corpora are only searched for shared words, so a record with an
+    empty or missing field is read as it is rather than refused, as a training
+    corpus would be (20 Newsgroups holds empty posts).
+    """
+    for path in paths:
+        files = sorted(path.glob("*.jsonl")) + sorted(path.glob("*.jsonl.gz")) if path.is_dir() else [path]
+        for file in files:
+            with (gzip.open if file.suffix == ".gz" else open)(file, "rt", encoding="utf-8") as fh:
+                for line in fh:
+                    if line.strip():
+                        record = json.loads(line)
+                        yield f"{record.get('title') or ''} {record.get('text') or ''}"
+
+
 def shared_sequences(docs: Sequence[Document], texts: Iterable[str]) -> dict[str, int]:
     """Map the id of each document that shares a run of SHARED_WORDS words with any of ``texts`` to how many runs.
 
@@ -175,8 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--taxonomy", type=Path, help=f"a {LABELS_FILE} (default: the one in a given folder)")
     parser.add_argument("--near", type=float, default=NEAR_DUPLICATE, help="cosine that counts as near duplicate")
     parser.add_argument("--against", type=Path, nargs="+", default=[],
-                        help=f"corpora whose sentences must not appear: a document sharing {SHARED_WORDS} words in a "
-                             "row with any of their texts is a problem")
+                        help="JSON Lines files (.jsonl, .jsonl.gz) or folders of them whose sentences must not "
+                             f"appear: a document sharing {SHARED_WORDS} words in a row with any of their texts is a "
+                             "problem")
     args = parser.parse_args(argv)
     try:
         corpus = read_corpus(args.data)
@@ -190,12 +210,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     stats = check(corpus.documents, taxonomy, args.near)
     if args.against:
         try:
-            reference = read_corpus(args.against).documents
-        except CorpusError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            shared = shared_sequences(corpus.documents, reference_texts(args.against))
+        except (OSError, ValueError) as exc:
+            print(f"error: --against: {exc}", file=sys.stderr)
             return 1
-        shared = shared_sequences(corpus.documents, (f"{d.title} {d.text}" for d in reference))
-        stats.problems += [f"{doc_id}: shares {count} run(s) of {SHARED_WORDS} words with {', '.join(map(str, args.against))}"
+        against = ", ".join(map(str, args.against))
+        stats.problems += [f"{doc_id}: shares {count} run(s) of {SHARED_WORDS} words with {against}"
                            for doc_id, count in sorted(shared.items())]
     print(stats.render())
     for line in stats.problems:
