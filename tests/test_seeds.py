@@ -139,3 +139,25 @@ def test_check_corpus_against_reads_public_files_as_they_are(tmp_path, capsys):
     capsys.readouterr()
     assert main([str(mine), "--against", str(public / "a.jsonl"), str(public / "b.jsonl.gz")]) == 1
     assert "problem: m1: shares 3 run(s) of 8 words" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.6, 0.9])
+def test_near_duplicates_finds_every_pair_that_comparing_all_pairs_finds(threshold):
+    import random
+
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from training.check_corpus import near_duplicates
+
+    rng = random.Random(threshold)
+    words = "tariff steel summit minister vote storm oil market court rights rally vaccine grid chip".split()
+    docs = [Document(id="empty", title="", text="a", labels=())]  # no term at all
+    for i in range(300):
+        docs.append(Document(id=f"d{i}", title="", text=" ".join(rng.choices(words, k=rng.randint(2, 9))), labels=()))
+    texts = [f"{d.title}\n{d.text}" for d in docs]
+    X = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2)).fit_transform(texts)
+    cosine = (X @ X.T).toarray()  # every pair, the slow way
+    expected = {(docs[i].id, docs[j].id) for i, j in zip(*np.nonzero(np.triu(cosine >= threshold, k=1)))}
+    found = near_duplicates(docs, threshold, block=64)
+    assert expected and {(a, b) for a, b, _ in found} == expected
