@@ -4,15 +4,18 @@
 #   docker build --target train -t news-topics-trainer .            # train: runtime, training, seeds, matplotlib
 #   docker build --target front -t news-topics-front .              # the public front: nginx (deploy/nginx/)
 #   docker build --build-arg BASE_IMAGE=local/python-base:3.11 .    # from a local base image
+#   docker build --build-arg MODEL=bundle .                         # serve the bundle in ./bundle/, untrained
 #
 # The serving image holds no training code and no trainer-only dependency (matplotlib):
 # what it installs is pyproject.toml's [project].dependencies, pinned by requirements.txt.
 # The trainer image adds the "train" extra. docs/deployment.md reports both sizes.
 #
 # Stages: scorer (the compiled single-article scorer, where the compiler image has a C
-# compiler), deps and train-deps (virtual environments), model (the default model trained
-# from seeds/, so the serving image answers out of the box), train, and serve (last, so a
-# plain `docker build` makes it).
+# compiler), deps and train-deps (virtual environments), model-seeds (the default model
+# trained from seeds/, so the serving image answers out of the box) or model-bundle (a
+# bundle you trained and checked, copied from ./bundle/ and verified against its manifest,
+# with MODEL=bundle: no training in the build), train, and serve (last, so a plain
+# `docker build` makes it).
 #
 # Slim Python images have no C compiler, so by default the image scores every article in
 # Python. For the compiled scorer, name an image with the same C library and a compiler
@@ -21,6 +24,7 @@
 
 ARG BASE_IMAGE=python:3.11-slim
 ARG COMPILER_IMAGE=${BASE_IMAGE}
+ARG MODEL=seeds
 
 FROM ${COMPILER_IMAGE} AS scorer
 ARG COMPILER_IMAGE
@@ -45,12 +49,24 @@ RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('/src/pyprojec
       > /src/train.txt \
     && /opt/venv/bin/pip install --no-compile -c /src/requirements.txt -r /src/train.txt
 
-FROM train-deps AS model
+FROM train-deps AS model-seeds
 WORKDIR /build
 COPY runtime/ runtime/
 COPY training/ training/
 COPY seeds/ seeds/
 RUN /opt/venv/bin/python -m training --data seeds --out /models --quiet
+
+# A bundle folder (what `python -m training` publishes, e.g. models/current copied to ./bundle;
+# BUNDLE names another folder of the context starting with "bundle") becomes /models/<its version>,
+# with `current` pointing at it; a bundle the service would refuse fails the build (runtime/install.py).
+FROM deps AS model-bundle
+ARG BUNDLE=bundle
+WORKDIR /build
+COPY runtime/ runtime/
+COPY ${BUNDLE}/ /staging/
+RUN /opt/venv/bin/python -m runtime.install /staging /models
+
+FROM model-${MODEL} AS model
 
 FROM ${BASE_IMAGE} AS base
 ENV PYTHONUNBUFFERED=1 \

@@ -161,3 +161,30 @@ def test_unknown_share_counts_words_the_vocabulary_lacks(models_dir):
     known = sorted(model._word_vocabulary()[0])[:4]
     shares = model.unknown_share([" ".join(known), " ".join(known[:2] + ["zorblaxian", "quuxified"]), ""])
     assert shares.tolist() == [0.0, 0.5, 1.0]
+
+
+def test_install_publishes_a_verified_copy_as_current(toy_models, tmp_path, capsys):
+    from runtime.install import main
+
+    source = (toy_models / "current").resolve()
+    target = tmp_path / "served"
+    assert main([str(source), str(target)]) == 0
+    installed = TopicModel.load(target / "current")
+    assert installed.version == source.name and (target / "current").resolve() != source
+    assert main([str(source), str(target)]) == 1  # the same version twice
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_install_refuses_a_tampered_bundle_and_leaves_the_models_folder_alone(toy_models, tmp_path, capsys):
+    import shutil
+
+    from runtime.install import main
+
+    source = tmp_path / "copy"
+    shutil.copytree((toy_models / "current").resolve(), source)
+    with open(source / "model.joblib", "ab") as fh:
+        fh.write(b"\0")
+    target = tmp_path / "served"
+    assert main([str(source), str(target)]) == 1
+    assert "model.joblib" in capsys.readouterr().err
+    assert not target.exists()  # refused before anything was written

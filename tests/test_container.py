@@ -60,14 +60,28 @@ class Stack:
         return self.compose("exec", "-T", "api", "sh", "-c", command, check=False)
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    image, trainer, front = "news-topics:test", "news-topics-trainer:test", "news-topics-front:test"
+def build(target: str, tag: str, *build_args: str) -> None:
     base = os.environ.get("BASE_IMAGE", "python:3.11-slim")
-    for tag, target in ((image, "serve"), (trainer, "train"), (front, "front")):
-        build = subprocess.run(["docker", "build", "--target", target, "-t", tag, "--build-arg", f"BASE_IMAGE={base}",
-                                "."], cwd=ROOT, capture_output=True, text=True, timeout=900)
-        assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    args = [a for arg in (f"BASE_IMAGE={base}", *build_args) for a in ("--build-arg", arg)]
+    done = subprocess.run(["docker", "build", "--target", target, "-t", tag, *args, "."], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, seed_models):
+    image, trainer, front = "news-topics:test", "news-topics-trainer:test", "news-topics-front:test"
+    # The serving image gets the default model this session already trained (MODEL=bundle) rather than
+    # training it again from seeds/ in the build: the same command, in the trainer image's environment,
+    # is what test_trainer_retrains_and_api_reloads_without_restart runs.
+    bundle = ROOT / f"bundle-test-{os.getpid()}"
+    shutil.copytree(seed_models / "current", bundle)
+    try:
+        build("serve", image, "MODEL=bundle", f"BUNDLE={bundle.name}")
+    finally:
+        shutil.rmtree(bundle)
+    build("train", trainer)
+    build("front", front)
     data = tmp_path_factory.mktemp("data")
     write_jsonl(data / "small.jsonl", make_documents())
     data.chmod(0o755)
