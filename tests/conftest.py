@@ -134,22 +134,23 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-@pytest.fixture
-def start_server(tmp_path):
-    """Start gunicorn with gunicorn.conf.py; stop every server started when the test ends."""
-    import os
-    import subprocess
-    import sys
-    import time
+class Servers:
+    """Start gunicorn with gunicorn.conf.py, each server's log and metrics in ``folder``; ``stop`` ends them all."""
 
-    started = []
+    def __init__(self, folder: Path):
+        self.folder, self.started = folder, []
 
-    def start(model_dir: Path, workers: int = 2, **env) -> Server:
+    def start(self, model_dir: Path, workers: int = 2, **env) -> Server:
+        import os
+        import subprocess
+        import sys
+        import time
+
         port = free_port()
-        log_path = tmp_path / f"gunicorn-{port}.log"
+        log_path = self.folder / f"gunicorn-{port}.log"
         environ = {**os.environ, "TOPICS_MODEL_DIR": str(model_dir), "TOPICS_BIND": f"127.0.0.1:{port}",
                    "TOPICS_WORKERS": str(workers),
-                   "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"metrics-{port}"),
+                   "PROMETHEUS_MULTIPROC_DIR": str(self.folder / f"metrics-{port}"),
                    # Short: a test's server that is still busy (a trickling client, a worker that missed SIGTERM
                    # while starting: docs/operations.md) is killed at teardown 2 s after SIGTERM.
                    "TOPICS_GRACEFUL_TIMEOUT": "2", **env}
@@ -158,7 +159,7 @@ def start_server(tmp_path):
                                    cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         server = Server(process, f"http://127.0.0.1:{port}", log_path)
-        started.append(server)
+        self.started.append(server)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -171,16 +172,34 @@ def start_server(tmp_path):
             time.sleep(0.1)
         raise AssertionError(f"gunicorn did not answer within 30 s:\n{server.log()}")
 
-    yield start
-    for server in started:
-        if server.process.poll() is None:
-            server.process.terminate()
-            try:
-                server.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.process.kill()
-        if server.process.returncode is None:
-            server.process.wait()  # reap it, so no zombie (or ResourceWarning) is left behind
+    def stop(self) -> None:
+        import subprocess
+
+        for server in self.started:
+            if server.process.poll() is None:
+                server.process.terminate()
+                try:
+                    server.process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    server.process.kill()
+            if server.process.returncode is None:
+                server.process.wait()  # reap it, so no zombie (or ResourceWarning) is left behind
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    """Start gunicorn servers for one test; they stop when the test ends."""
+    servers = Servers(tmp_path)
+    yield servers.start
+    servers.stop()
+
+
+@pytest.fixture(scope="module")
+def start_module_server(tmp_path_factory):
+    """Start gunicorn servers shared by a module's tests, which must leave them as they found them."""
+    servers = Servers(tmp_path_factory.mktemp("servers"))
+    yield servers.start
+    servers.stop()
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

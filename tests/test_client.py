@@ -15,9 +15,10 @@ from client import main
 from tests.conftest import ROOT
 
 
-@pytest.fixture
-def server(start_server, models_dir):
-    return start_server(models_dir, workers=2)
+@pytest.fixture(scope="module")
+def server(start_module_server, toy_models):
+    """One server for the module: the client only reads from it."""
+    return start_module_server(toy_models, workers=2)
 
 
 def test_classify_prints_a_table(server, tmp_path, capsys):
