@@ -1,4 +1,9 @@
-"""Load the pickled pipeline of any bundle, including those that name classes by their old module paths.
+"""Load the pickled pipeline of any bundle: either model-file format, and classes under their old module paths.
+
+Bundles name their model file's format in the manifest (``model_format``,
+``runtime.bundle.MODEL_FORMAT``: a zlib-compressed pickle, read with the C
+unpickler); bundles without one were written by ``joblib.dump`` and are read
+with ``joblib.load``.
 
 Bundles written before the runtime package existed (version 0.1) pickle the
 streaming trainer's ``IncrementalOneVsRest`` as ``training.streaming``. That
@@ -12,11 +17,16 @@ version 0.1.
 
 from __future__ import annotations
 
+import io
+import pickle
 import threading
+import zlib
 from pathlib import Path
 
 import joblib
 from joblib import numpy_pickle
+
+from runtime.bundle import MODEL_FORMAT
 
 # (old module, class) -> the module that defines the class now
 MOVED = {
@@ -30,8 +40,17 @@ class _MappingUnpickler(numpy_pickle.NumpyUnpickler):
         return super().find_class(MOVED.get((module, name), module), name)
 
 
-def load_pickle(path: Path):
-    """``joblib.load(path)``, with the classes of :data:`MOVED` found at their new paths."""
+class _MappingCUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        return super().find_class(MOVED.get((module, name), module), name)
+
+
+def load_pickle(path: Path, model_format: str | None = None):
+    """Unpickle a verified bundle's model file, with the classes of :data:`MOVED` found at their new paths."""
+    if model_format == MODEL_FORMAT:
+        return _MappingCUnpickler(io.BytesIO(zlib.decompress(path.read_bytes()))).load()
+    if model_format is not None:
+        raise ValueError(f"unknown model format {model_format!r} (this version reads {MODEL_FORMAT!r})")
     with _LOCK:
         original = numpy_pickle.NumpyUnpickler
         numpy_pickle.NumpyUnpickler = _MappingUnpickler

@@ -79,7 +79,7 @@ class TopicModel:
         manifest = read_manifest(folder, signing_key)
         check_compatible(manifest, library_versions())
         try:
-            pipeline = legacy.load_pickle(folder / MODEL_FILE)
+            pipeline = legacy.load_pickle(folder / MODEL_FILE, manifest.get("model_format"))
         except Exception as exc:  # a verified file that still fails to load is a bundle error
             raise BundleError(f"{folder / MODEL_FILE}: cannot be loaded ({exc})") from exc
         model = cls(pipeline, manifest, folder)

@@ -19,9 +19,9 @@ def _current(models_dir):
 
 def _never_unpickle(monkeypatch):
     def refuse(*args, **kwargs):
-        raise AssertionError("joblib.load was called on an unverified bundle")
+        raise AssertionError("an unverified bundle's model file was unpickled")
 
-    monkeypatch.setattr("runtime.model.joblib.load", refuse)
+    monkeypatch.setattr("runtime.legacy.load_pickle", refuse)  # the one way model.py unpickles
 
 
 def test_tampered_model_is_refused_before_unpickling(models_dir, monkeypatch):
@@ -188,3 +188,44 @@ def test_install_refuses_a_tampered_bundle_and_leaves_the_models_folder_alone(to
     assert main([str(source), str(target)]) == 1
     assert "model.joblib" in capsys.readouterr().err
     assert not target.exists()  # refused before anything was written
+
+
+def _predictions(model: TopicModel):
+    import numpy as np
+
+    texts = ["the striker scored a late goal", "shares and bond yields rally", "storm and heavy rain", ""]
+    return np.asarray(model.predict_proba(texts, [None] * len(texts)))
+
+
+def test_the_model_file_is_a_compressed_pickle_that_joblib_reads_too(toy_models):
+    import joblib
+    import numpy as np
+
+    folder = _current(toy_models)
+    model = TopicModel.load(folder)
+    assert model.manifest["model_format"] == bundle.MODEL_FORMAT == "pickle-zlib"
+    by_joblib = joblib.load(folder / "model.joblib")  # scripts that joblib.load a bundle keep working
+    texts = ["the striker scored a late goal", "shares and bond yields rally"]
+    np.testing.assert_array_equal(by_joblib.predict_proba(texts), model.pipeline.predict_proba(texts))
+
+
+def test_a_bundle_written_by_joblib_dump_still_loads(toy_models, tmp_path):
+    """Bundles from before the model_format field hold joblib.dump's format, read by joblib.load."""
+    import shutil
+
+    import joblib
+    import numpy as np
+
+    old = tmp_path / "old"
+    shutil.copytree(_current(toy_models), old)
+    pipeline = TopicModel.load(old).pipeline
+    joblib.dump(pipeline, old / "model.joblib", compress=("zlib", 3))
+    manifest = json.loads((old / "manifest.json").read_text())
+    del manifest["model_format"], manifest["files"]
+    bundle.write_manifest(old, manifest)
+    now = TopicModel.load(_current(toy_models))
+    np.testing.assert_array_equal(_predictions(TopicModel.load(old)), _predictions(now))
+    manifest["model_format"] = "pickle-lz4"
+    bundle.write_manifest(old, manifest)
+    with pytest.raises(BundleError, match="unknown model format 'pickle-lz4'"):
+        TopicModel.load(old)

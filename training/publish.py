@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import joblib
-
 from runtime import bundle, card
 from runtime.drift import write_reference
 from runtime.model import TopicModel, library_versions
@@ -65,7 +63,7 @@ def publish(options: TrainOptions, trained: Trained, progress: Progress) -> Path
     report = trained.report
     staging = bundle.new_staging_dir(options.out)
     try:
-        joblib.dump(trained.pipeline, staging / bundle.MODEL_FILE, compress=("zlib", 3))
+        bundle.write_model(trained.pipeline, staging / bundle.MODEL_FILE)
         version = bundle.make_version(bundle.sha256_file(staging / bundle.MODEL_FILE))
         report["context"] = {"model version": version, **report.get("context", {})}
         (staging / "report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -78,6 +76,7 @@ def publish(options: TrainOptions, trained: Trained, progress: Progress) -> Path
             write_reference(staging, trained.reference)
         manifest = {
             "version": version,
+            "model_format": bundle.MODEL_FORMAT,
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             **trained.manifest,
             "metrics": summary(report),
