@@ -7,8 +7,10 @@ when a key is set) before anything is unpickled.
 
 from __future__ import annotations
 
+import gc
 import platform
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -38,6 +40,25 @@ def library_versions() -> dict[str, str]:
         "scipy": scipy.__version__,
         "joblib": joblib.__version__,
     }
+
+
+@contextmanager
+def _collector_paused():
+    """Pause Python's cyclic garbage collector while a model is built.
+
+    Unpickling and indexing the vocabulary make hundreds of thousands of
+    objects, none of them garbage, and each collection they trigger walks the
+    whole heap: the default model loads in 0.58 s with the collector paused
+    against 0.85 s without (docs/performance.md). It runs again afterwards,
+    as it was, also when loading fails.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @dataclass(frozen=True)
@@ -78,11 +99,12 @@ class TopicModel:
         folder = Path(path).resolve()
         manifest = read_manifest(folder, signing_key)
         check_compatible(manifest, library_versions())
-        try:
-            pipeline = legacy.load_pickle(folder / MODEL_FILE, manifest.get("model_format"))
-        except Exception as exc:  # a verified file that still fails to load is a bundle error
-            raise BundleError(f"{folder / MODEL_FILE}: cannot be loaded ({exc})") from exc
-        model = cls(pipeline, manifest, folder)
+        with _collector_paused():
+            try:
+                pipeline = legacy.load_pickle(folder / MODEL_FILE, manifest.get("model_format"))
+            except Exception as exc:  # a verified file that still fails to load is a bundle error
+                raise BundleError(f"{folder / MODEL_FILE}: cannot be loaded ({exc})") from exc
+            model = cls(pipeline, manifest, folder)
         model.card = read_card(folder, manifest)
         return model
 

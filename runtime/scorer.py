@@ -49,7 +49,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from itertools import repeat
+from itertools import chain, repeat
 from typing import Sequence
 
 import numpy as np
@@ -113,25 +113,27 @@ def _linear_parts(clf) -> tuple[np.ndarray, np.ndarray, str]:
 def _index_ngrams(vocabulary: dict[str, int], max_n: int):
     """Give every token of the vocabulary an integer id, and each n-gram an integer key.
 
-    Returns (token ids, {n: (keys, their columns)}, number of tokens).
+    Returns (token ids, {n: (keys, their columns)}, number of tokens). Built
+    with C-level passes (``dict.fromkeys``, ``map``) and numpy rather than a
+    loop per term: it runs at every model load (docs/performance.md).
     """
-    token_ids: dict[str, int] = {}
-    grams: dict[int, tuple[list, list]] = {}
-    for term, column in vocabulary.items():
-        parts = [token_ids.setdefault(part, len(token_ids)) for part in term.split(" ")]
-        keys, columns = grams.setdefault(len(parts), ([], []))
-        keys.append(parts)
-        columns.append(column)
+    words = [term.split(" ") for term in vocabulary]
+    flat = list(chain.from_iterable(words))
+    token_ids = {token: i for i, token in enumerate(dict.fromkeys(flat))}
+    ids = np.fromiter(map(token_ids.__getitem__, flat), dtype=np.int64, count=len(flat))
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    starts = np.cumsum(lengths) - lengths
+    columns = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(words))
     base = max(len(token_ids), 1)
     if base ** max_n >= 2 ** 62:
         raise Unsupported(f"{base} distinct tokens are too many to key {max_n}-grams in 64 bits")
     tables = {}
-    for n, (parts, columns) in sorted(grams.items()):
-        parts_ = np.array(parts, dtype=np.int64).reshape(len(parts), n)
-        key = parts_[:, 0].copy()
+    for n in np.unique(lengths).tolist():
+        of_n = lengths == n
+        key = ids[starts[of_n]]
         for k in range(1, n):
-            key = key * base + parts_[:, k]
-        tables[n] = (key, np.array(columns, dtype=np.int64))
+            key = key * base + ids[starts[of_n] + k]
+        tables[n] = (key, columns[of_n])
     return token_ids, tables, base
 
 
