@@ -91,7 +91,7 @@ def write_model(pipeline, path: Path) -> None:
     """Write the fitted pipeline as MODEL_FORMAT: pickle protocol 5, zlib level 3.
 
     Not ``joblib.dump``: joblib reads its own format back through Python's
-    pure-Python unpickler, 2.9 s for the default model against 0.2 s for the
+    pure-Python unpickler, 0.75 s for the default model against 0.22 s for the
     C unpickler on this format (docs/performance.md). joblib's numpy
     handling buys nothing here: the arrays are a few MB. The file stays
     readable by ``joblib.load``, which recognises zlib and plain pickles.

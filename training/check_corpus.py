@@ -14,7 +14,6 @@ Exits 1 and names the offending documents when a check fails.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import re
 import sys
@@ -27,7 +26,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from training.corpus import LABELS_FILE, CorpusError, Document, read_corpus, read_descriptions
+from training.corpus import (JSONL_SUFFIXES, LABELS_FILE, CorpusError, Document, open_text, read_corpus,
+                             read_descriptions)
 
 NEAR_DUPLICATE = 0.9
 WORD = re.compile(r"\S+")
@@ -172,16 +172,17 @@ def _sequence_keys(text: str, vocabulary: dict[str, int], grow: bool) -> np.ndar
 
 
 def reference_texts(paths: Iterable[Path]) -> Iterator[str]:
-    """Yield "title text" of every record in JSON Lines files (``.jsonl`` or ``.jsonl.gz``, or folders of them).
+    """Yield "title text" of every record in JSON Lines files (JSONL_SUFFIXES, gzipped or not), or folders of them.
 
     Reference corpora are only searched for shared words, so a record with an
     empty or missing field is read as it is rather than refused, as a training
     corpus would be (20 Newsgroups holds empty posts).
     """
     for path in paths:
-        files = sorted(path.glob("*.jsonl")) + sorted(path.glob("*.jsonl.gz")) if path.is_dir() else [path]
+        files = [path] if not path.is_dir() else sorted(
+            p for p in path.iterdir() if p.name.lower().endswith(JSONL_SUFFIXES))
         for file in files:
-            with (gzip.open if file.suffix == ".gz" else open)(file, "rt", encoding="utf-8") as fh:
+            with open_text(file) as fh:
                 for line in fh:
                     if line.strip():
                         record = json.loads(line)
@@ -220,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--taxonomy", type=Path, help=f"a {LABELS_FILE} (default: the one in a given folder)")
     parser.add_argument("--near", type=float, default=NEAR_DUPLICATE, help="cosine that counts as near duplicate")
     parser.add_argument("--against", type=Path, nargs="+", default=[],
-                        help="JSON Lines files (.jsonl, .jsonl.gz) or folders of them whose sentences must not "
+                        help="JSON Lines files (.jsonl, .ndjson, gzipped or not) or folders of them whose sentences must not "
                              f"appear: a document sharing {SHARED_WORDS} words in a row with any of their texts is a "
                              "problem")
     args = parser.parse_args(argv)

@@ -103,7 +103,8 @@ def label_matrix(docs: Sequence[Document], labels: list[str]) -> np.ndarray:
     return Y
 
 
-def _open_text(path: Path) -> io.TextIOBase:
+def open_text(path: Path) -> io.TextIOBase:
+    """Open a UTF-8 text file for reading, gzip-compressed when its name ends in ``.gz``."""
     if path.name.endswith(".gz"):
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
     return open(path, encoding="utf-8", newline="")
@@ -167,7 +168,7 @@ def _make_document(record: dict, path: Path, line: int, split_field: str = "spli
 
 def read_jsonl(path: Path, split_field: str = "split") -> Iterator[Document]:
     """Yield the documents of a JSON Lines file, one object per line."""
-    with _open_text(path) as fh:
+    with open_text(path) as fh:
         try:
             for number, raw in enumerate(fh, start=1):
                 if not raw.strip():
@@ -186,7 +187,7 @@ def read_jsonl(path: Path, split_field: str = "split") -> Iterator[Document]:
 def read_csv(path: Path, columns: CsvColumns = CsvColumns()) -> Iterator[Document]:
     """Yield the documents of a CSV (or TSV) file with a header row."""
     delimiter = "\t" if ".tsv" in path.suffixes else ","
-    with _open_text(path) as fh:
+    with open_text(path) as fh:
         reader = csv.DictReader(fh, delimiter=delimiter)
         header = reader.fieldnames or []
         for name in (columns.text, columns.labels):
@@ -228,7 +229,7 @@ def read_label_folders(root: Path) -> Iterator[Document]:
     """
     for doc_id, path, labels in _label_files(root):
         try:
-            with _open_text(path) as fh:
+            with open_text(path) as fh:
                 content = fh.read().strip()
         except UnicodeDecodeError as exc:
             raise CorpusError(path, f"not UTF-8 text ({exc.reason})") from None
