@@ -221,9 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--taxonomy", type=Path, help=f"a {LABELS_FILE} (default: the one in a given folder)")
     parser.add_argument("--near", type=float, default=NEAR_DUPLICATE, help="cosine that counts as near duplicate")
     parser.add_argument("--against", type=Path, nargs="+", default=[],
-                        help="JSON Lines files (.jsonl, .ndjson, gzipped or not) or folders of them whose sentences must not "
-                             f"appear: a document sharing {SHARED_WORDS} words in a row with any of their texts is a "
-                             "problem")
+                        help="JSON Lines files (.jsonl, .ndjson, gzipped or not) or folders of them whose "
+                             f"sentences must not appear: a document sharing {SHARED_WORDS} words in a row with any "
+                             "of their texts is a problem")
     args = parser.parse_args(argv)
     try:
         corpus = read_corpus(args.data)
