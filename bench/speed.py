@@ -9,12 +9,12 @@ articles made ASCII, the case the compiled scorer once covered alone. The
 "1 KB" column is the 1 KB excerpt of ../shared/examples/seed-article.txt (its
 ASCII form in the ASCII rows). The models are trained on seeds/: the default one (word 1-2-grams, which
 seeds/training.json asks for), one with single words (as other multi-label
-corpora get), and one from the streaming trainer (hashed single words, SGD); fastText is
+corpora get), one that adds character 2-5-grams within words (``--char-ngrams``), and one from the streaming trainer (hashed single words, SGD); fastText is
 trained on the same seed documents. Everything runs on one core (BLAS limited to one thread).
 "Floor" is Python's own ``lower()`` plus the same token regex, with no
 counting and no model: the cost no Python tokenizer can avoid. Where the
 compiled scorer is built (``make scorer``), the service's articles of
-word and word-pair models, single and batched, go through it (any UTF-8 text; the
+word, word-pair and character n-gram models, single and batched, go through it (any UTF-8 text; the
 rare article it hands back is counted), and "Python only" is the same fast
 path without it.
 
@@ -104,6 +104,9 @@ def measure(model: TopicModel, docs: list[str], one_kb: list[str], repeats: int,
     if getattr(model.scorer, "_compiled", None) is not None:  # the service's single articles go through C
         python_only = copy.copy(model.scorer)
         python_only._compiled = None
+        if getattr(python_only, "_chars", None) is not None:  # and the character n-grams' part
+            python_only._chars = copy.copy(python_only._chars)
+            python_only._chars.compiled = None
         peers["fast path, Python only"] = (lambda t: python_only.predict_proba([t]), python_only.predict_proba)
     peers |= {
         "scikit-learn pipeline": (lambda t: model.pipeline.predict_proba([t]), model.pipeline.predict_proba),
@@ -154,6 +157,7 @@ def main(argv=None) -> int:
              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     notes = []
     models = [("default (1-2-grams)", Hyperparameters(), None), ("single words", Hyperparameters(ngram_max=1), None),
+              ("words and character n-grams", Hyperparameters(char_ngrams=True), None),
               ("streaming (hashed words)", Hyperparameters(ngram_max=1), StreamingOptions())]
     for index, (label, params, streaming) in enumerate(models):
         folder = train(TrainOptions(out=WORK / f"speed-models-{index}", quiet=True, params=params,
@@ -176,7 +180,9 @@ def main(argv=None) -> int:
             if compiled or fallbacks:
                 notes.append(f"{label}, {mix}: {compiled / (compiled + fallbacks):.2%} of the articles the fast "
                              f"path scored took the compiled path ({fallbacks:,} handed back to Python).")
-        terms = (f"{len(model.scorer.vocabulary):,} terms" if hasattr(model.scorer, "vocabulary")
+        chars = getattr(model.scorer, "_chars", None)
+        terms = (f"{len(model.scorer.vocabulary) + (len(chars.vocabulary) if chars else 0):,} terms"
+                 if hasattr(model.scorer, "vocabulary")
                  else f"{len(model.scorer._row_of[model.scorer._row_of >= 0]):,} weighted hash columns")
         notes.append(f"{label}: model {model.version}, {len(model.labels)} labels, {terms}.")
     megabytes = sum(len(compose_text(t, x, 2).encode()) for t, x in real) / 1e6

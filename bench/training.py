@@ -5,8 +5,9 @@
 The trainer's seven fits (five folds, the model that is evaluated, its
 refit) are independent; ``--jobs`` spreads them over worker processes
 (``training.train.run_fits``). Each row runs the command line in a process of
-its own: the default model (word 1-2-grams, from seeds/training.json) and
-single words (``--ngram-max 1``, what other multi-label corpora get), each
+its own: the default model (word 1-2-grams, from seeds/training.json),
+single words (``--ngram-max 1``, what other multi-label corpora get) and
+words with character n-grams (``--char-ngrams``), each
 with the fits in the training process (``--jobs 1``) and one worker per core
 (``--jobs -1``). Memory is the resident memory of the whole process tree,
 sampled every half second, so the workers count. "Fitting" is the stage that
@@ -22,7 +23,8 @@ import sys
 
 from bench.common import WORK, record, run_sampled
 
-VARIANTS = [("default (word 1-2-grams)", []), ("single words (`--ngram-max 1`)", ["--ngram-max", "1"])]
+VARIANTS = [("default (word 1-2-grams)", []), ("single words (`--ngram-max 1`)", ["--ngram-max", "1"]),
+            ("words and character 2-5-grams (`--char-ngrams`)", ["--char-ngrams"])]
 
 
 def main(argv=None) -> int:

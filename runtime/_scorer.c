@@ -11,21 +11,25 @@
  * with tf = 1 + log(count) (sublinear) or count, weight = idf x coefficient (runtime/scorer.py's
  * rows). Terms outside the vocabulary add nothing to either sum, as in the Python path.
  *
- * It also counts the article's tokens (single words) and those the vocabulary knows (tokens[0], tokens[1]): the service
+ * chars_score does the same for character n-grams within words (scikit-learn's analyzer="char_wb"): the
+ * terms are the runs of n characters of each whitespace-separated word padded with a space either side.
+ *
+ * vocabulary_score also counts the article's tokens (single words) and those the vocabulary knows (tokens[0], tokens[1]): the service
  * takes a text whose words the model mostly knows to be in the model's language without running the
  * language detector, which costs ten times the scoring (runtime/language.py).
  *
- * Which characters are word characters, and what each lowercases to, comes from Python itself: the caller
- * builds the character table once (charmap_set) from str.isalnum() and str.lower(), for every code point
- * below 0x40000 (above it nothing is a word character or has a case, which tests/test_scorer_c.py checks).
+ * Which characters are word characters or whitespace, and what each lowercases to, comes from Python itself:
+ * the caller builds the character table once (charmap_set) from str.isalnum(), str.isspace() and str.lower(),
+ * for every code point below 0x40000 (above it nothing is a word character or whitespace or has a case,
+ * which tests/test_scorer_c.py checks).
  * The few characters whose lowercase Python does not give one character for one character (U+0130, which
  * becomes two, and capital sigma, whose lowercase depends on its neighbours) are marked: an article that
  * holds one returns -2 and the caller scores it in Python, counting it.
  *
  * Plain C with libc and libm, loaded with ctypes: no Python headers. The vocabulary table is built once
  * and only read afterwards, so threads and forked workers share it. Every buffer is sized from the input
- * length before it is written, and both tables are open-addressing tables kept at most half full, so
- * every probe ends.
+ * length before it is written (or, for the count of character n-grams, grown before it is half full), and
+ * both tables are open-addressing tables kept at most half full, so every probe ends.
  */
 #include <math.h>
 #include <stdint.h>
@@ -33,7 +37,7 @@
 #include <string.h>
 
 /* The calling convention below; runtime/scorer_c.py refuses a library built from another one. */
-int64_t scorer_abi(void) { return 3; }
+int64_t scorer_abi(void) { return 4; }
 
 /* 16 bytes, so four slots share a cache line: a lookup touches one slot line and the term's bytes. */
 typedef struct {
@@ -110,8 +114,9 @@ void *vocabulary_new(const unsigned char *terms, const int64_t *offsets, const i
     return v;
 }
 
-static int64_t column_of(const vocabulary_t *v, const unsigned char *token, int64_t length) {
-    uint64_t hash = fnv1a(token, length), j = hash & v->mask;
+/* The column of the term whose bytes are token[0 .. length) and whose fnv1a hash is hash, or -1. */
+static int64_t column_hashed(const vocabulary_t *v, const unsigned char *token, int64_t length, uint64_t hash) {
+    uint64_t j = hash & v->mask;
     for (; v->slots[j].column >= 0; j = (j + 1) & v->mask) {
         const slot_t *s = &v->slots[j];
         if (s->hash == (uint32_t)hash && s->length == (uint64_t)length &&
@@ -121,11 +126,16 @@ static int64_t column_of(const vocabulary_t *v, const unsigned char *token, int6
     return -1;
 }
 
+static int64_t column_of(const vocabulary_t *v, const unsigned char *token, int64_t length) {
+    return column_hashed(v, token, length, fnv1a(token, length));
+}
+
 /* The character table (charmap_set): for each code point below CHARMAP_SIZE, its flags and what it
  * lowercases to. Set once, before any scoring, and only read afterwards. */
 #define CHARMAP_SIZE 0x40000
 #define CHAR_WORD 1     /* its lowercase is a word character (\w: alphanumeric or '_') */
 #define CHAR_FALLBACK 2 /* Python lowercases it other than one character for one, or by context */
+#define CHAR_SPACE 4    /* str.isspace(): str.split() splits there */
 static const uint8_t *char_flags;
 static const int32_t *char_lower;
 
@@ -199,6 +209,25 @@ static int64_t count_term(term_count_t *table, uint32_t *order, uint64_t capacit
     }
     table[j].count++;
     return distinct;
+}
+
+/* out[k] = sum over the counted terms of tf(count) * weight[term][k], divided by the L2 norm of
+ * tf * idf over the same terms (1 when the article has none): the vectorizer's normalized row times
+ * the coefficients. */
+static void normalized_sums(const vocabulary_t *v, const term_count_t *table, const uint32_t *order, int64_t distinct,
+                            double *out) {
+    double norm2 = 0.0;
+    for (int64_t k = 0; k < v->labels; k++) out[k] = 0.0;
+    for (int64_t d = 0; d < distinct; d++) {
+        const term_count_t *t = &table[order[d]];
+        double tf = v->sublinear ? 1.0 + log((double)t->count) : (double)t->count;
+        double weighted = tf * v->idf[t->column];
+        norm2 += weighted * weighted;
+        const double *row = v->weights + (int64_t)t->column * v->labels;
+        for (int64_t k = 0; k < v->labels; k++) out[k] += tf * row[k];
+    }
+    double norm = norm2 > 0.0 ? sqrt(norm2) : 1.0;
+    for (int64_t k = 0; k < v->labels; k++) out[k] /= norm;
 }
 
 /* Writes the labels' normalized sums to out; returns the number of distinct vocabulary terms found,
@@ -282,23 +311,136 @@ int64_t vocabulary_score(const void *handle, const unsigned char *text, int64_t 
     if (distinct >= 0) {
         tokens[0] = seen;
         tokens[1] = known;
-        double norm2 = 0.0;
-        for (int64_t k = 0; k < v->labels; k++) out[k] = 0.0;
-        for (int64_t d = 0; d < distinct; d++) {
-            const term_count_t *t = &table[order[d]];
-            double tf = v->sublinear ? 1.0 + log((double)t->count) : (double)t->count;
-            double weighted = tf * v->idf[t->column];
-            norm2 += weighted * weighted;
-            const double *row = v->weights + (int64_t)t->column * v->labels;
-            for (int64_t k = 0; k < v->labels; k++) out[k] += tf * row[k];
-        }
-        double norm = norm2 > 0.0 ? sqrt(norm2) : 1.0;
-        for (int64_t k = 0; k < v->labels; k++) out[k] /= norm;
+        normalized_sums(v, table, order, distinct, out);
     }
     if (!small) {
         free(token);
         free(table);
         free(order);
     }
+    return distinct;
+}
+
+/* A count table that grows: character n-grams are many more per byte than words, and sizing the table for
+ * the most an article could hold would clear far more memory than most articles fill. */
+typedef struct {
+    term_count_t *table;
+    uint32_t *order; /* filled slots, first seen first; capacity / 2 entries */
+    uint64_t capacity;
+    int64_t distinct;
+} counter_t;
+
+static int counter_init(counter_t *c, uint64_t capacity) {
+    c->capacity = capacity;
+    c->distinct = 0;
+    c->table = malloc(capacity * sizeof(term_count_t));
+    c->order = malloc((capacity / 2 + 1) * sizeof(uint32_t));
+    if (c->table == NULL || c->order == NULL) return -1;
+    memset(c->table, 0xff, capacity * sizeof(term_count_t));
+    return 0;
+}
+
+static void counter_free(counter_t *c) {
+    free(c->table);
+    free(c->order);
+}
+
+/* Count one more occurrence of a column, doubling the table first when it would be over half full. */
+static int counter_add(counter_t *c, int64_t column) {
+    if ((uint64_t)(c->distinct + 1) * 2 > c->capacity) {
+        counter_t bigger;
+        if (counter_init(&bigger, c->capacity * 2) != 0) {
+            counter_free(&bigger);
+            return -1;
+        }
+        for (int64_t d = 0; d < c->distinct; d++) {
+            const term_count_t *t = &c->table[c->order[d]];
+            bigger.distinct = count_term(bigger.table, bigger.order, bigger.capacity, bigger.distinct, t->column);
+            bigger.table[bigger.order[d]].count = t->count;
+        }
+        counter_free(c);
+        *c = bigger;
+    }
+    c->distinct = count_term(c->table, c->order, c->capacity, c->distinct, column);
+    return 0;
+}
+
+/* Character n-grams within words, as scikit-learn's analyzer="char_wb" forms them: the lowercased text
+ * is split at whitespace (str.split()), each word is padded with one space on either side, and for n
+ * from min_n to max_n every run of n characters of the padded word is a term; a padded word of n
+ * characters or fewer is one term, and no longer n-grams are formed from it. The terms are looked up,
+ * counted and summed as vocabulary_score does; there is no token count. Returns the number of distinct
+ * vocabulary terms found, -1 when memory runs out, -2 when the text holds a character Python lowercases
+ * by context or into several (or is over 256 MB, or the range is not one the caller checked), -3 when
+ * no character table was set. */
+int64_t chars_score(const void *handle, const unsigned char *text, int64_t n, int64_t min_n, int64_t max_n,
+                    double *out) {
+    const vocabulary_t *v = handle;
+    if (char_flags == NULL || char_lower == NULL) return -3;
+    if (n > INT32_MAX / 8 || min_n < 1 || max_n < min_n) return -2;
+    /* The padded word being read: its lowercased bytes (a character lowercases to at most twice its
+     * bytes, so at most 2 n + 2) and where each of its characters starts (at most n + 2, and the end). */
+    unsigned char *word = malloc((size_t)n * 2 + 3);
+    uint32_t *starts = malloc(((size_t)n + 3) * sizeof(uint32_t));
+    uint64_t capacity = 64;
+    while (capacity < (uint64_t)n * 2 && capacity < (uint64_t)v->size * 2) capacity <<= 1;
+    counter_t counter;
+    int failed = counter_init(&counter, capacity) != 0 || word == NULL || starts == NULL;
+    int64_t chars = 0, bytes = 1; /* characters of the word so far, without the pads; its bytes with the first */
+    if (!failed) word[0] = ' ';
+    for (int64_t i = 0; i <= n && !failed;) {
+        int space = 1;
+        int32_t cp = 0;
+        if (i < n) {
+            cp = decode(text, n, &i);
+            uint8_t flags = cp < CHARMAP_SIZE ? char_flags[cp] : 0;
+            if (flags & CHAR_FALLBACK) {
+                counter.distinct = -2;
+                break;
+            }
+            space = flags & CHAR_SPACE;
+        } else {
+            i++; /* past the end: close the last word */
+        }
+        if (!space) {
+            starts[++chars] = (uint32_t)bytes;
+            bytes += encode(cp < CHARMAP_SIZE ? char_lower[cp] : cp, word + bytes);
+            continue;
+        }
+        if (chars == 0) continue;
+        int64_t padded = chars + 2;
+        starts[0] = 0;
+        starts[chars + 1] = (uint32_t)bytes;
+        word[bytes++] = ' ';
+        starts[padded] = (uint32_t)bytes;
+        /* By start, then length: each longer n-gram's hash extends the shorter one's (fnv1a reads
+         * bytes in order), so every byte is hashed once per length it ends. */
+        for (int64_t s = 0; s < padded && !failed; s++) {
+            uint64_t hash = 14695981039346656037ULL;
+            for (int64_t g = 1; g <= max_n && s + g <= padded; g++) {
+                for (uint32_t b = starts[s + g - 1]; b < starts[s + g]; b++) {
+                    hash ^= word[b];
+                    hash *= 1099511628211ULL;
+                }
+                if (g < min_n) continue;
+                int64_t column = column_hashed(v, word + starts[s], starts[s + g] - starts[s], hash);
+                if (column >= 0 && counter_add(&counter, column) != 0) {
+                    failed = 1;
+                    break;
+                }
+            }
+        }
+        if (padded < min_n && !failed) { /* a word shorter than the shortest n-gram is one term */
+            int64_t column = column_of(v, word, bytes);
+            if (column >= 0 && counter_add(&counter, column) != 0) failed = 1;
+        }
+        chars = 0;
+        bytes = 1;
+    }
+    int64_t distinct = failed ? -1 : counter.distinct;
+    if (distinct >= 0) normalized_sums(v, counter.table, counter.order, distinct, out);
+    counter_free(&counter);
+    free(word);
+    free(starts);
     return distinct;
 }

@@ -36,7 +36,10 @@ checks the result against ``pipeline.predict_proba`` on thousands of documents.
 Where ``make`` could build it, :mod:`runtime.scorer_c` does the whole
 single-article path in C for models of words (and of words and word pairs),
 any UTF-8 text; this module
-stays the reference for it and the fallback everywhere else.
+stays the reference for it and the fallback everywhere else. A model of
+words and character n-grams (``--char-ngrams``: a union of the two
+vectorizers, each row normalized on its own) adds the n-grams' sums to the
+words' (:class:`_CharNgrams`), in C as well where it is built.
 
 Bundles of the streaming trainer (hashed features, an SGD learner) get
 :class:`HashedScorer`: the same tokenizer, a remembered hash per term, and
@@ -58,7 +61,7 @@ from scipy.special import expit
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.multiclass import OneVsRestClassifier
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils import murmurhash3_32
 
 from runtime import scorer_c
@@ -91,6 +94,29 @@ def _check_vectorizer(vect) -> None:
         raise Unsupported("strip_accents, stop_words and binary are not reproduced")
     if vect.norm != "l2" or not vect.use_idf or vect.input != "content":
         raise Unsupported("only l2-normalized tf-idf over strings is reproduced")
+
+
+def _check_chars(vect) -> None:
+    if not isinstance(vect, TfidfVectorizer) or vect.analyzer != "char_wb":
+        raise Unsupported("only character n-grams within words (analyzer='char_wb') are reproduced next to words")
+    if vect.preprocessor is not None or vect.strip_accents is not None or vect.binary:
+        raise Unsupported("a preprocessor, strip_accents and binary are not reproduced for character n-grams")
+    if vect.norm != "l2" or not vect.use_idf or vect.input != "content":
+        raise Unsupported("only l2-normalized tf-idf over strings is reproduced")
+
+
+def _vectorizers(vect) -> tuple[TfidfVectorizer, TfidfVectorizer | None]:
+    """(words, character n-grams or None) of a word vectorizer, or of the union of the two that
+    ``--char-ngrams`` trains (training/pipeline.py); the union's columns are the words' first."""
+    if not isinstance(vect, FeatureUnion):
+        _check_vectorizer(vect)
+        return vect, None
+    parts = [part for _, part in vect.transformer_list]
+    if len(parts) != 2 or vect.transformer_weights:
+        raise Unsupported("only a union of words and character n-grams, unweighted, is reproduced")
+    _check_vectorizer(parts[0])
+    _check_chars(parts[1])
+    return parts[0], parts[1]
 
 
 def _linear_parts(clf) -> tuple[np.ndarray, np.ndarray, str]:
@@ -247,24 +273,102 @@ def _probabilities(z: np.ndarray, link: str) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def _weight_rows(coef: np.ndarray, idf: np.ndarray) -> np.ndarray:
+    """Row t holds idf[t] * coef[:, t], one contiguous row per term, and a last row of zeros (the
+    column every term outside the vocabulary gets; ``idf`` ends with its zero)."""
+    return np.ascontiguousarray(np.vstack([(coef * idf[None, :-1]).T, np.zeros(len(coef))]))
+
+
+class _CharNgrams:
+    """The character n-gram half of a model of words and character n-grams (``--char-ngrams``).
+
+    Its columns follow the words' in the union, each half normalized on its
+    own, so an article's decision values are the words' sums plus these. One
+    article goes through the compiled scorer (``chars_score`` in
+    runtime/_scorer.c) where it is built; elsewhere the n-grams come from the
+    vectorizer's own analyzer, and a batch from its ``transform``, so they are
+    the pipeline's by construction.
+    """
+
+    def __init__(self, vect: TfidfVectorizer, coef: np.ndarray):
+        self._vect = vect
+        self._analyzer = vect.build_analyzer()
+        self._sublinear = vect.sublinear_tf
+        self.vocabulary: dict[str, int] = vect.vocabulary_
+        self._unknown = len(vect.idf_)
+        self._idf = np.append(np.asarray(vect.idf_, dtype=np.float64), 0.0)
+        self._weights = _weight_rows(coef, self._idf)
+        self._coef = np.ascontiguousarray(coef.T)
+        self.compiled: scorer_c.CompiledScorer | None = None
+        if scorer_c.enabled() and vect.lowercase:
+            self.compiled = scorer_c.CompiledScorer(self.vocabulary, self._weights, self._idf, self._sublinear,
+                                                    char_range=vect.ngram_range)
+        self._names: np.ndarray | None = None
+
+    def _counts(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        counts = Counter(self._analyzer(text))
+        columns = np.fromiter(map(self.vocabulary.get, counts, repeat(self._unknown)), dtype=np.intp,
+                              count=len(counts))
+        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        if self._sublinear:
+            np.log(tf, out=tf)
+            tf += 1.0
+        return columns, tf
+
+    def _norm(self, columns: np.ndarray, tf: np.ndarray) -> float:
+        weighted = tf * self._idf.take(columns)
+        return math.sqrt(weighted @ weighted) or 1.0
+
+    def sums(self, text: str) -> np.ndarray:
+        """The labels' normalized sums of one article, before intercepts."""
+        found = self.compiled.scores(text) if self.compiled is not None else None
+        if found is not None:
+            return found[0]
+        columns, tf = self._counts(text)
+        return tf @ self._weights.take(columns, axis=0) / self._norm(columns, tf)
+
+    def batch_sums(self, texts: Sequence[str]) -> np.ndarray:
+        """The same for many articles: compiled one by one where built, else the vectorizer's rows."""
+        if self.compiled is not None:
+            return np.vstack([self.sums(text) for text in texts]) if len(texts) else np.empty((0, self._coef.shape[1]))
+        return np.asarray(self._vect.transform(texts) @ self._coef)
+
+    def contributions(self, text: str, label_index: int) -> list[tuple[str, float]]:
+        """(n-gram shown between brackets, feature value x coefficient) for the article's known n-grams."""
+        columns, tf = self._counts(text)
+        known = columns != self._unknown
+        columns, tf = columns[known], tf[known]
+        if self._names is None:
+            self._names = np.empty(len(self.vocabulary), dtype=object)
+            for gram, column in self.vocabulary.items():
+                self._names[column] = f"[{gram}]"
+        values = tf * self._idf[columns] / self._norm(columns, tf) * self._coef[columns, label_index]
+        return [(self._names[c], float(v)) for c, v in zip(columns, values)]
+
+
 class LinearScorer(_Words):
-    """Score articles with a fitted word TF-IDF + linear pipeline, without scikit-learn per call."""
+    """Score articles with a fitted word TF-IDF + linear pipeline, without scikit-learn per call.
+
+    A model of words and character n-grams (a union of the two vectorizers)
+    is scored as words here plus :class:`_CharNgrams`.
+    """
 
     def __init__(self, pipeline: Pipeline):
         vect, clf = pipeline.named_steps["vect"], pipeline.named_steps["clf"]
-        _check_vectorizer(vect)
+        vect, chars = _vectorizers(vect)
         coef, intercept, self.link = _linear_parts(clf)
         super().__init__(vect.token_pattern, vect.lowercase)
         self._min_n, self._max_n = vect.ngram_range
         self._sublinear = vect.sublinear_tf
         self.vocabulary: dict[str, int] = vect.vocabulary_
         coef = coef.toarray() if sparse.issparse(coef) else np.asarray(coef, dtype=np.float64)
+        self._chars = _CharNgrams(chars, coef[:, len(vect.idf_):]) if chars is not None else None
+        coef = coef[:, :len(vect.idf_)]
         # Column `_unknown` (one past the vocabulary) stands for every term outside it: its idf and
         # weights are zero, so a single article needs no mask to leave those terms out.
         self._unknown = len(vect.idf_)
         self._idf = np.append(np.asarray(vect.idf_, dtype=np.float64), 0.0)
-        # Row t holds idf[t] * coef[:, t]: one contiguous row per term.
-        self._weights = np.ascontiguousarray(np.vstack([(coef * self._idf[None, :-1]).T, np.zeros(len(coef))]))
+        self._weights = _weight_rows(coef, self._idf)
         self._coef = np.ascontiguousarray(coef.T)
         self._intercept = np.asarray(intercept, dtype=np.float64)
         self._terms: np.ndarray | None = None
@@ -343,12 +447,18 @@ class LinearScorer(_Words):
                 scores = tf @ self._weights.take(columns, axis=0)
                 scores /= self._norm(columns, tf)
                 coverage = self._coverage(counts, columns)
+            if self._chars is not None:
+                scores = scores + self._chars.sums(text)
             scores += self._intercept
             return scores[None, :], np.array([coverage])
         if self._compiled is not None:
-            return self._compiled_batch(texts)
-        z = np.asarray(self._batch_features(texts) @ self._weights) + self._intercept
-        return z, np.full(len(texts), math.nan)
+            z, coverage = self._compiled_batch(texts)
+        else:
+            z = np.asarray(self._batch_features(texts) @ self._weights) + self._intercept
+            coverage = np.full(len(texts), math.nan)
+        if self._chars is not None:
+            z += self._chars.batch_sums(texts)
+        return z, coverage
 
     def _coverage(self, counts: Counter, columns: np.ndarray) -> float:
         """The share of single-word tokens in the vocabulary (NaN without single words or tokens)."""
@@ -461,11 +571,11 @@ class LinearScorer(_Words):
         columns, tf = self._counts(text)
         known = columns != self._unknown
         columns, tf = columns[known], tf[known]
-        if not len(columns):
-            return []
         values = tf * self._idf[columns] / self._norm(columns, tf) * self._coef[columns, label_index]
-        order = np.argsort(-values, kind="stable")
-        return [(self.terms[columns[i]], float(values[i])) for i in order]
+        pairs = [(self.terms[c], float(v)) for c, v in zip(columns, values)]
+        if self._chars is not None:
+            pairs += self._chars.contributions(text, label_index)
+        return sorted(pairs, key=lambda pair: -pair[1])  # stable: ties keep the article's order
 
 
 def _sgd_parts(clf) -> tuple[sparse.csr_matrix, np.ndarray, str]:

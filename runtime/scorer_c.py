@@ -6,9 +6,10 @@ then a dozen small numpy calls. The C library does all of it in one pass
 (about a quarter of the time; BENCHMARKS.md), for the case the service meets
 most: one article of any UTF-8 text, a model of single words, or of words
 and pairs of neighbouring words, with the default token pattern and
-lowercasing. What a word character is and what
-each character lowercases to come from Python itself (:func:`charmap`), so
-the tokens are exactly the pipeline's; an article holding one of the few
+lowercasing, and the character n-grams within words that ``--char-ngrams``
+adds (``analyzer="char_wb"``, lowercased). What a word character is and what
+each character lowercases to, and where ``str.split()`` splits, come from
+Python itself (:func:`charmap`), so the tokens are exactly the pipeline's; an article holding one of the few
 characters Python lowercases by context or into several, or a lone
 surrogate, is scored in Python instead, and counted (``fallbacks``).
 Batches and other models keep the Python path, which stays the fallback and
@@ -34,12 +35,12 @@ from pathlib import Path
 import numpy as np
 
 LIBRARY = Path(__file__).with_name("_scorer.so")
-ABI = 3  # scorer_abi() of the _scorer.c this module calls
+ABI = 4  # scorer_abi() of the _scorer.c this module calls
 log = logging.getLogger(__name__)
 # The character table covers the code points below this (the C file's CHARMAP_SIZE); above it no
 # character is a word character or has a case (checked by tests/test_scorer_c.py).
 CHARMAP_SIZE = 0x40000
-CHAR_WORD, CHAR_FALLBACK = 1, 2
+CHAR_WORD, CHAR_FALLBACK, CHAR_SPACE = 1, 2, 4
 _CONTEXTUAL = {0x03A3}  # capital sigma: str.lower() gives a final or a medial sigma by its neighbours
 
 
@@ -65,6 +66,8 @@ def charmap() -> tuple[np.ndarray, np.ndarray]:
         lower[cp] = ord(low)
         if low.isalnum() or low == "_":
             flags[cp] = CHAR_WORD
+        elif ch.isspace():  # where str.split() splits: the character n-grams' word boundaries
+            flags[cp] = CHAR_SPACE
     return flags, lower
 
 
@@ -91,6 +94,9 @@ def library() -> ctypes.CDLL | None:
     lib.vocabulary_score.restype = ctypes.c_int64
     lib.vocabulary_score.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_double),
                                      ctypes.POINTER(ctypes.c_int64)]
+    lib.chars_score.restype = ctypes.c_int64
+    lib.chars_score.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
+                                ctypes.POINTER(ctypes.c_double)]
     lib.vocabulary_free.restype = None
     lib.vocabulary_free.argtypes = [ctypes.c_void_p]
     lib.charmap_set.restype = None
@@ -123,14 +129,16 @@ class CompiledScorer:
     (``ngram_range=(1, 2)``). When every pair's two words are terms too (so with scikit-learn's
     ``min_df`` alone: a pair is in no more documents than either of its words), a pair with an
     unknown word cannot be a term and is not looked up (``bench.speed``; the answer is the same).
+    With ``char_range`` (min_n, max_n) the terms are instead character n-grams within words
+    (``analyzer="char_wb"``, lowercased), and there is no share of known words to give.
     """
 
     def __init__(self, vocabulary: dict[str, int], weights: np.ndarray, idf: np.ndarray, sublinear: bool,
-                 bigrams: bool = False):
+                 bigrams: bool = False, char_range: tuple[int, int] | None = None):
         lib = library()
         if lib is None:
             raise RuntimeError(f"{LIBRARY.name} is not built; run `make`")
-        self._args = (vocabulary, weights, idf, sublinear, bigrams)  # to rebuild it in another process
+        self._args = (vocabulary, weights, idf, sublinear, bigrams, char_range)  # to rebuild it in another process
         self._weights = np.ascontiguousarray(weights, dtype=np.float64)
         self._idf = np.ascontiguousarray(idf, dtype=np.float64)
         self.labels = self._weights.shape[1]
@@ -138,7 +146,9 @@ class CompiledScorer:
         offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
         np.cumsum([len(term) for term in encoded], out=offsets[1:])
         columns = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))
-        self.pair_mode = _pair_mode(vocabulary) if bigrams else 0  # 0: words only; 1: pairs; 2: pairs of terms
+        # 0: words only (or character n-grams); 1: pairs; 2: pairs of terms
+        self.pair_mode = _pair_mode(vocabulary) if bigrams and char_range is None else 0
+        self._char_range = char_range
         self._handle = lib.vocabulary_new(b"".join(encoded), offsets.ctypes.data, columns.ctypes.data, len(encoded),
                                           self._weights.ctypes.data, self._idf.ctypes.data, self.labels,
                                           int(sublinear), self.pair_mode)
@@ -146,7 +156,7 @@ class CompiledScorer:
             raise MemoryError("the compiled scorer could not build its vocabulary table: out of memory, or a "
                               "vocabulary beyond its 32-bit columns and offsets")
         weakref.finalize(self, lib.vocabulary_free, self._handle)
-        self._score = lib.vocabulary_score
+        self._score, self._chars_score = lib.vocabulary_score, lib.chars_score
         # Each call gets its own answer buffers (threads may score at once): ctypes arrays, which cost a
         # tenth of what numpy arrays and their .ctypes addresses do.
         self._out_type, self._tokens_type = ctypes.c_double * self.labels, ctypes.c_int64 * 2
@@ -157,15 +167,22 @@ class CompiledScorer:
 
     def scores(self, text: str) -> tuple[np.ndarray, float] | None:
         """The labels' sums (before intercepts) for ``text`` and the share of its tokens (single words)
-        the vocabulary knows (NaN for a text without tokens); None when it must be scored in Python."""
+        the vocabulary knows (NaN for a text without tokens, and for character n-grams); None when it
+        must be scored in Python."""
         try:
             raw = text.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate
             return None
-        out, tokens = self._out_type(), self._tokens_type()
-        found = self._score(self._handle, raw, len(raw), out, tokens)
-        if found >= 0:
-            return np.frombuffer(out), (tokens[1] / tokens[0] if tokens[0] else math.nan)
+        out = self._out_type()
+        if self._char_range is not None:
+            found = self._chars_score(self._handle, raw, len(raw), *self._char_range, out)
+            if found >= 0:
+                return np.frombuffer(out), math.nan
+        else:
+            tokens = self._tokens_type()
+            found = self._score(self._handle, raw, len(raw), out, tokens)
+            if found >= 0:
+                return np.frombuffer(out), (tokens[1] / tokens[0] if tokens[0] else math.nan)
         if found == -2:
             return None
         raise MemoryError("the compiled scorer could not allocate") if found == -1 else \

@@ -105,11 +105,24 @@ def test_binary_single_label_model(tmp_path, toy_corpus):
     _assert_same(model, [r["text"] for r in records] + EDGE_CASES)
 
 
-def test_char_ngrams_fall_back_to_the_pipeline(tmp_path, toy_corpus):
-    model = TopicModel.load(train_into(tmp_path / "m", [toy_corpus], Hyperparameters(min_df=1, char_ngrams=True)))
-    assert model.scorer is None
-    assert model.predict_proba(["goal striker"]).shape == (1, 3)
-    assert model.explain("goal striker penalty", None, "sport", 3)
+@pytest.mark.parametrize("compiled", ["1", "0"])
+def test_words_and_character_ngrams(tmp_path, toy_corpus, monkeypatch, compiled):
+    """A --char-ngrams bundle keeps the fast path, compiled or in Python, and its explanations add up."""
+    monkeypatch.setenv("TOPICS_COMPILED", compiled)
+    folder = train_into(tmp_path / "m", [toy_corpus], Hyperparameters(min_df=1, char_ngrams=True))
+    model = TopicModel.load(folder)
+    assert model.scorer is not None and model.scorer._chars is not None
+    texts = [json.loads(line)["text"] for line in toy_corpus.read_text().splitlines()]
+    _assert_same(model, texts + EDGE_CASES)
+    doc = "goal striker penalty"
+    index = model.labels.index("sport")
+    terms = model.scorer.contributions(doc, index)
+    assert "goal" in dict(terms) and "[ goa]" in dict(terms)
+    generic = model._contributions_generic(doc, index)  # the pipeline's own columns, named words__ and chars__
+    assert len(terms) == len(generic)
+    assert sum(v for _, v in terms) == pytest.approx(sum(v for _, v in generic), rel=1e-9)
+    z = model.pipeline.decision_function([doc])[0][index]
+    assert sum(v for _, v in terms) == pytest.approx(z - model.pipeline[-1].estimators_[index].intercept_[0], rel=1e-9)
 
 
 def test_unsupported_vectorizer_is_refused():

@@ -190,10 +190,10 @@ def test_fallbacks_are_scored_in_python_and_counted(seed_models):
     assert (model.scorer.compiled_articles - before[0], model.scorer.fallbacks - before[1]) == (1, len(texts))
 
 
-def test_no_character_above_the_table_is_a_word_character_or_has_a_case():
+def test_no_character_above_the_table_is_a_word_character_or_whitespace_or_has_a_case():
     for cp in range(scorer_c.CHARMAP_SIZE, 0x110000):
         ch = chr(cp)
-        assert not (ch.isalnum() or ch == "_") and ch.lower() == ch, hex(cp)
+        assert not (ch.isalnum() or ch == "_" or ch.isspace()) and ch.lower() == ch, hex(cp)
 
 
 CORPORA = ROOT.parent / "shared" / "corpora"
@@ -230,6 +230,73 @@ def test_used_for_word_pairs_not_longer_ngrams_nor_when_turned_off(tmp_path, toy
     model = TopicModel.load(seed_models / "current")
     assert model.scorer._compiled is None
     _agree(model, EDGE_CASES)
+
+
+def _words_and_chars(char_range: tuple[int, int], sublinear: bool, lowercase: bool = True):
+    """A model of words and character n-grams (what ``--char-ngrams`` trains, with any range), fitted on
+    the toy corpus's texts and on text with whitespace of every kind, short words and Unicode."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    from tests.conftest import make_documents
+
+    docs = make_documents()
+    texts = [d["text"] for d in docs] + HOSTILE[:10] + HOSTILE[13:]
+    labels = [[int(label in d["labels"]) for label in ("sport", "markets")] for d in docs] + \
+             [[k % 2, (k + 1) % 2] for k in range(len(texts) - len(docs))]
+    union = FeatureUnion([
+        ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=sublinear)),
+        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=char_range, sublinear_tf=sublinear,
+                                  lowercase=lowercase)),
+    ])
+    pipeline = Pipeline([("vect", union), ("clf", OneVsRestClassifier(LogisticRegression(C=10.0)))])
+    return pipeline.fit(texts, np.array(labels)), texts
+
+
+# Whitespace Python splits at (no-break, ideographic, line and paragraph separators, the file and unit
+# separators, NEL), words of one to six characters around the n-gram lengths, and scripts of all widths.
+SPACES = ["a\u00a0bb\u3000ccc\u2028dddd\u2029eeeee\x1cffffff\x1dg\x1eh\x1fi\x85j\u200ak\u202fl\u205fm",
+          "  lead  and trail  ", "\u200b zero\u200bwidth is no space", "a b c d e f", "ab cd ef", "abc def",
+          "Ärger über Zölle — „Handel“ 貿易戦争 ৩৪ 🙂🙂 ok"]
+
+
+@pytest.mark.parametrize("char_range, sublinear", [((2, 5), True), ((1, 3), False), ((4, 6), True), ((3, 3), True)])
+def test_character_ngrams_are_scored_in_c_exactly_as_the_vectorizer_forms_them(char_range, sublinear):
+    from runtime.scorer import LinearScorer
+
+    pipeline, texts = _words_and_chars(char_range, sublinear)
+    fast = LinearScorer(pipeline)
+    assert fast._chars.compiled is not None and fast._compiled is not None
+    articles = texts + SPACES + EDGE_CASES + HOSTILE
+    for text in articles:
+        np.testing.assert_allclose(fast.predict_proba([text])[0], pipeline.predict_proba([text])[0],
+                                   rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(fast.predict_proba(articles), pipeline.predict_proba(articles), rtol=1e-9, atol=1e-12)
+    assert fast.compiled_articles >= 2 * len(articles)
+    # The C part alone gives the char vectorizer's own row times the coefficients.
+    chars = pipeline.named_steps["vect"].transformer_list[1][1]
+    for text in SPACES:
+        found = fast._chars.compiled.scores(text)
+        assert found is not None
+        np.testing.assert_allclose(found[0], (chars.transform([text]) @ fast._chars._coef)[0], rtol=1e-9, atol=1e-12)
+
+
+def test_character_ngrams_hand_back_what_python_lowercases_by_context_and_keep_case_in_python():
+    from runtime.scorer import LinearScorer
+
+    pipeline, texts = _words_and_chars((2, 5), True)
+    fast = LinearScorer(pipeline)
+    for text in FALLBACK:
+        assert fast._chars.compiled.scores(text) is None
+        np.testing.assert_allclose(fast.predict_proba([text])[0], pipeline.predict_proba([text])[0],
+                                   rtol=1e-9, atol=1e-12)
+    cased, texts = _words_and_chars((2, 4), True, lowercase=False)
+    fast = LinearScorer(cased)
+    assert fast._chars.compiled is None  # C lowercases; a model that keeps case is scored in Python
+    np.testing.assert_allclose(fast.predict_proba(texts + SPACES), cased.predict_proba(texts + SPACES),
+                               rtol=1e-9, atol=1e-12)
 
 
 def test_a_pickled_model_builds_its_own_table(seed_models):
@@ -305,10 +372,17 @@ rng = np.random.default_rng(0)
 scorer = scorer_c.CompiledScorer({t: i for i, t in enumerate(terms)}, rng.normal(size=(len(terms) + 1, 3)),
                                  rng.uniform(1, 5, size=len(terms) + 1), sublinear=True)
 texts = HOSTILE + FALLBACK + [" ".join(terms[:n]) for n in (341, 342, 343, 682, 683, 684, 1369)] + ["".join(terms)]
+from tests.test_scorer_c import SPACES
+texts += SPACES
 pairs = dict.fromkeys(_with_pairs(terms))
 paired = scorer_c.CompiledScorer({t: i for i, t in enumerate(pairs)}, rng.normal(size=(len(pairs) + 1, 3)),
                                  rng.uniform(1, 5, size=len(pairs) + 1), sublinear=True, bigrams=True)
-print(sum(s.scores(text) is not None for text in texts for s in (scorer, paired)), "of", 2 * len(texts),
+grams = dict.fromkeys(terms + [" " + t for t in terms] + [t + " " for t in terms] + list("abc "))
+chars = [scorer_c.CompiledScorer({t: i for i, t in enumerate(grams)}, rng.normal(size=(len(grams) + 1, 3)),
+                                 rng.uniform(1, 5, size=len(grams) + 1), sublinear=True, char_range=char_range)
+         for char_range in ((1, 3), (2, 5), (4, 6))]
+scorers = (scorer, paired, *chars)
+print(sum(s.scores(text) is not None for text in texts for s in scorers), "of", len(scorers) * len(texts),
       "scored in C")
 """
 
