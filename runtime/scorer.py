@@ -279,7 +279,31 @@ def _weight_rows(coef: np.ndarray, idf: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.vstack([(coef * idf[None, :-1]).T, np.zeros(len(coef))]))
 
 
-class _CharNgrams:
+class _TermColumns:
+    """Counted terms to (columns, tf weights) and their tf-idf norm, for a vocabulary with a zero-idf
+    ``_unknown`` column; shared by the word scorer and the character n-gram half."""
+
+    vocabulary: dict[str, int]
+    _unknown: int
+    _idf: np.ndarray
+    _sublinear: bool
+
+    def _columns(self, counts: Counter) -> tuple[np.ndarray, np.ndarray]:
+        """(columns, tf weights) of counted terms; ``_unknown`` for terms outside the vocabulary."""
+        columns = np.fromiter(map(self.vocabulary.get, counts, repeat(self._unknown)), dtype=np.intp,
+                              count=len(counts))
+        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        if self._sublinear:
+            np.log(tf, out=tf)
+            tf += 1.0
+        return columns, tf
+
+    def _norm(self, columns: np.ndarray, tf: np.ndarray) -> float:
+        weighted = tf * self._idf.take(columns)
+        return math.sqrt(weighted @ weighted) or 1.0
+
+
+class _CharNgrams(_TermColumns):
     """The character n-gram half of a model of words and character n-grams (``--char-ngrams``).
 
     Its columns follow the words' in the union, each half normalized on its
@@ -306,18 +330,7 @@ class _CharNgrams:
         self._names: np.ndarray | None = None
 
     def _counts(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        counts = Counter(self._analyzer(text))
-        columns = np.fromiter(map(self.vocabulary.get, counts, repeat(self._unknown)), dtype=np.intp,
-                              count=len(counts))
-        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-        if self._sublinear:
-            np.log(tf, out=tf)
-            tf += 1.0
-        return columns, tf
-
-    def _norm(self, columns: np.ndarray, tf: np.ndarray) -> float:
-        weighted = tf * self._idf.take(columns)
-        return math.sqrt(weighted @ weighted) or 1.0
+        return self._columns(Counter(self._analyzer(text)))
 
     def sums(self, text: str) -> np.ndarray:
         """The labels' normalized sums of one article, before intercepts."""
@@ -346,7 +359,7 @@ class _CharNgrams:
         return [(self._names[c], float(v)) for c, v in zip(columns, values)]
 
 
-class LinearScorer(_Words):
+class LinearScorer(_Words, _TermColumns):
     """Score articles with a fitted word TF-IDF + linear pipeline, without scikit-learn per call.
 
     A model of words and character n-grams (a union of the two vectorizers)
@@ -405,20 +418,6 @@ class LinearScorer(_Words):
         """Return (columns, tf weights) of the article's distinct terms; ``_unknown`` for terms
         outside the vocabulary."""
         return self._columns(self._term_counts(text))
-
-    def _columns(self, counts: Counter) -> tuple[np.ndarray, np.ndarray]:
-        """(columns, tf weights) of counted terms, as :meth:`_counts` gives them."""
-        columns = np.fromiter(map(self.vocabulary.get, counts, repeat(self._unknown)), dtype=np.intp,
-                              count=len(counts))
-        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-        if self._sublinear:
-            np.log(tf, out=tf)
-            tf += 1.0
-        return columns, tf
-
-    def _norm(self, columns: np.ndarray, tf: np.ndarray) -> float:
-        weighted = tf * self._idf.take(columns)
-        return math.sqrt(weighted @ weighted) or 1.0
 
     # -- scores -----------------------------------------------------------
     def decision(self, texts: Sequence[str]) -> np.ndarray:
