@@ -48,8 +48,8 @@ WHY_DEFAULTS = {
                    "0.778, headlines alone 0.746 against 0.733, macro-F1 0.774 against 0.778) and leave fewer "
                    "out-of-scope items without a topic (0.906 against 0.917); the compiled scorer reads them, but "
                    "fitting takes 775 s against 89 to 145 s for word models (python -m bench.options, 96,365 "
-                   "documents) and a 1 KB article with its headline about 7 times as long (0.28 ms against 0.040 ms, "
-                   "one-off).",
+                   "documents) and a 1 KB article with its headline about 7 times as long (0.167 ms against 0.025 ms, "
+                   "python -m bench.speed).",
     "class_weight": "balanced: seeds cross-validation micro-F1 0.813 against 0.759 without; on the real-news dev "
                     "half level (0.778 against 0.777) and more out-of-scope items left without a topic (0.917 "
                     "against 0.897).",
